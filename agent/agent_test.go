@@ -1,0 +1,212 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tillguard/tillguard/agent"
+	"github.com/tillguard/tillguard/agent/session"
+	"github.com/tillguard/tillguard/agent/web"
+	"github.com/tillguard/tillguard/drivers/sim"
+	"github.com/tillguard/tillguard/internal/brokertest"
+	"github.com/tillguard/tillguard/sync/bureau"
+	"github.com/tillguard/tillguard/sync/feed"
+	"github.com/tillguard/tillguard/sync/keys"
+	"github.com/tillguard/tillguard/sync/ledger"
+	"github.com/tillguard/tillguard/sync/mqttclient"
+)
+
+// Goods from testdata/catalog.csv.
+const (
+	metformin = "6901234567892" // chronic, one pack = 10 days
+	shampoo   = "6903148091050" // daily goods
+)
+
+const (
+	pharmacy = "H33010200001"
+	till     = "T01"
+)
+
+// TestTill_saleReachesBureau drives one sale across every real part: the
+// simulator's ptys read through the real serial package, the agent, a real
+// mosquitto on a random loopback port, the bureau, its ack, and the till's
+// outbox emptied.
+func TestTill_saleReachesBureau(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	start := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
+
+	devs, err := sim.Start(&sim.Opts{LinkDir: filepath.Join(dir, "dev")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { devs.Close() })
+	broker := brokertest.Start(t)
+
+	tillDir := filepath.Join(dir, "till")
+	key, err := keys.LoadOrCreate(tillDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar, err := ledger.OpenArchive(filepath.Join(dir, "bureau.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ar.Close() })
+	bur := bureau.New(ar, &bureau.Opts{Enrolled: map[string]ed25519.PublicKey{pharmacy + "/" + till: key.Public().(ed25519.PublicKey)}})
+	start(func() { bur.Run(ctx, mqttclient.Options{Broker: broker.URL(), ClientID: "bureau"}) })
+
+	tl, err := agent.Open(agent.Config{
+		DataDir:     tillDir,
+		CardPort:    devs.CardPath(),
+		ScannerPort: devs.ScannerPath(),
+		Baud:        agent.DefaultBaud,
+		Broker:      broker.URL(),
+		Pharmacy:    pharmacy,
+		Till:        till,
+		Region:      "330100",
+		Catalog:     "../testdata/catalog.csv",
+		HTTP:        "127.0.0.1:0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(func() { tl.Run(ctx) })
+	api := "http://" + tl.Addr()
+
+	waitUntil(t, "both devices connected", func() bool {
+		var st web.Status
+		getJSON(t, api+"/api/status", &st)
+		return st.Devices["card"].State == "connected" && st.Devices["scanner"].State == "connected"
+	})
+
+	holder := sim.DemoHolders()[0]
+	devs.Insert(holder)
+	waitUntil(t, "card on the session", func() bool {
+		var v session.View
+		getJSON(t, api+"/api/session", &v)
+		return v.Card != nil && v.Card.Present
+	})
+	for _, code := range []string{"]E0" + metformin, "]E0" + shampoo} {
+		if err := devs.Scan(code); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var v session.View
+	waitUntil(t, "two decided lines", func() bool {
+		getJSON(t, api+"/api/session", &v)
+		return len(v.Lines) == 2
+	})
+	if l := v.Lines[0]; l.Decision != "allow" || l.Days != 10 {
+		t.Errorf("metformin line = %+v, want allowed for 10 days", l)
+	}
+	if l := v.Lines[1]; l.Decision != "block" || l.Rule != "non_drug" || l.ReasonZH == "" || l.ReasonEN == "" {
+		t.Errorf("shampoo line = %+v, want blocked by non_drug with reasons", l)
+	}
+
+	resp := post(t, api+"/api/session/checkout", `{"payment":"insurance","cashier":"c01"}`)
+	if resp.code != http.StatusOK {
+		t.Fatalf("checkout = %d %s", resp.code, resp.body)
+	}
+	var rc session.Receipt
+	if err := json.Unmarshal(resp.body, &rc); err != nil || rc.Seq == 0 || rc.ID == "" {
+		t.Fatalf("checkout body %s: %v", resp.body, err)
+	}
+
+	waitUntil(t, "bureau ack empties the outbox", func() bool {
+		var st web.Status
+		getJSON(t, api+"/api/status", &st)
+		return st.AckedSeq >= rc.Seq && st.Outbox.Depth == 0
+	})
+
+	var sale, blocked *feed.Record
+	err = ar.Scan(pharmacy, till, 1, func(seq uint64, rec, sig []byte) error {
+		var r feed.Record
+		if err := json.Unmarshal(rec, &r); err != nil {
+			return err
+		}
+		if !ed25519.Verify(key.Public().(ed25519.PublicKey), rec, sig) {
+			t.Errorf("record %d: signature does not verify", seq)
+		}
+		switch {
+		case r.Kind == feed.KindSale && seq == rc.Seq:
+			sale = &r
+		case r.Kind == feed.KindBlocked:
+			blocked = &r
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sale == nil || blocked == nil {
+		t.Fatalf("bureau holds sale %v and blocked attempt %v; want both", sale, blocked)
+	}
+	if sale.Card == nil || sale.Card.No != holder.Number || sale.ID != rc.ID {
+		t.Errorf("sale card = %+v id %s, want card %s id %s", sale.Card, sale.ID, holder.Number, rc.ID)
+	}
+	if len(sale.Lines) != 1 || sale.Lines[0].MedListCodg == "" || sale.Lines[0].Days != 10 || sale.Lines[0].Pay != "insurance" {
+		t.Errorf("sale lines = %+v, want the metformin line with med_list_codg and 10 days on insurance", sale.Lines)
+	}
+	if sale.Payment == nil || sale.Payment.InsuranceFen != sale.Lines[0].PriceFen || sale.Payment.CashFen != 0 {
+		t.Errorf("sale payment = %+v", sale.Payment)
+	}
+	if len(blocked.Lines) != 1 || blocked.Lines[0].Barcode != shampoo || blocked.Lines[0].Rule != "non_drug" || blocked.Lines[0].Decision != "block" {
+		t.Errorf("blocked attempt = %+v, want the shampoo under non_drug", blocked.Lines)
+	}
+	if err := tl.Ledger().Verify(); err != nil {
+		t.Errorf("till ledger: %v", err)
+	}
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not a wait for an event
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s = %d", url, resp.StatusCode)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+type response struct {
+	code int
+	body []byte
+}
+
+func post(t *testing.T, url, body string) response {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, b}
+}

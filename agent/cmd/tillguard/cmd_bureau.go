@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tillguard/tillguard/sync/bureau"
+	"github.com/tillguard/tillguard/sync/keys"
+	"github.com/tillguard/tillguard/sync/ledger"
+	"github.com/tillguard/tillguard/sync/mqttclient"
+)
+
+func cmdBureau(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bureau", flag.ContinueOnError)
+	fs.String("config", "", "config file of `name = value` lines (flags win)")
+	broker := fs.String("broker", "", "tcp://host:port or ssl://host:port (required)")
+	dataDir := fs.String("data-dir", "./bureau-data", "the bureau's store")
+	addr := fs.String("http", "127.0.0.1:8090", "listen address of the status and export API")
+	enroll := fs.String("enroll", "", "directory of enrolled till public keys (<pharmacy>.<till>.pub)")
+	shared := fs.Bool("shared", false, "consume through a shared subscription, so several receivers split the load")
+	clientID := fs.String("client-id", "tillguard-bureau", "MQTT client id (distinct per receiver with --shared)")
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	if *broker == "" || *enroll == "" {
+		fmt.Fprintln(stderr, "bureau: --broker and --enroll are required")
+		return errUsage
+	}
+	log := newLogger(stderr, 0)
+	enrolled, err := keys.LoadEnrolled(*enroll)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*dataDir, 0o700); err != nil {
+		return err
+	}
+	ar, err := ledger.OpenArchive(filepath.Join(*dataDir, "archive.db"), &ledger.Opts{Log: log})
+	if err != nil {
+		return err
+	}
+	defer ar.Close()
+	b := bureau.New(ar, &bureau.Opts{Enrolled: enrolled, Shared: *shared, Log: log})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	fmt.Fprintf(stdout, "bureau: %d tills enrolled, http://%s/\n", len(enrolled), ln.Addr())
+	err = b.Run(ctx, mqttclient.Options{Broker: *broker, ClientID: *clientID, Log: log})
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

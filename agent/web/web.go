@@ -1,0 +1,188 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/tillguard/tillguard/agent/session"
+	"github.com/tillguard/tillguard/sync/ledger"
+)
+
+// Status is the body of GET /api/status. The JSON names are a contract
+// with integrators (SPEC.md §5).
+type Status struct {
+	Pharmacy string                 `json:"pharmacy"`
+	Till     string                 `json:"till"`
+	HeadSeq  uint64                 `json:"head_seq"`
+	AckedSeq uint64                 `json:"acked_seq"`
+	Outbox   Outbox                 `json:"outbox"`
+	Devices  map[string]DeviceState `json:"devices"`
+	Policy   Policy                 `json:"policy"`
+	Uplink   Uplink                 `json:"uplink"`
+	Alarms   []Alarm                `json:"alarms"`
+}
+
+// Outbox is what the bureau has not acknowledged yet.
+type Outbox struct {
+	Depth      int     `json:"depth"`
+	OldestAgeS float64 `json:"oldest_age_s"`
+}
+
+// DeviceState is connected, disconnected or missing, with the last error.
+type DeviceState struct {
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
+}
+
+// Policy names the policy in force.
+type Policy struct {
+	Region  string `json:"region"`
+	Version string `json:"version"`
+}
+
+// Uplink is the connection to the bureau's broker.
+type Uplink struct {
+	Configured bool   `json:"configured"`
+	Connected  bool   `json:"connected"`
+	LastAck    string `json:"last_ack,omitempty"`
+}
+
+// Alarm is a condition the owner must see.
+type Alarm struct {
+	Kind   string `json:"kind"`
+	Detail string `json:"detail"`
+	Since  string `json:"since"`
+}
+
+// Records pages the ledger for GET /api/records.
+type Records interface {
+	Scan(from uint64, fn func(ledger.Entry) error) error
+}
+
+// Deps is what the handlers serve.
+type Deps struct {
+	Session *session.Session
+	Status  func() Status
+	Records Records
+	Log     *slog.Logger
+}
+
+// maxRecords bounds one page of GET /api/records.
+const maxRecords = 1000
+
+// New returns the handler for the till's HTTP interface.
+func New(d Deps) http.Handler {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	h := &handler{d}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /api/session", h.session)
+	mux.HandleFunc("POST /api/session/checkout", h.checkout)
+	mux.HandleFunc("POST /api/session/void", h.void)
+	mux.HandleFunc("GET /api/status", h.status)
+	mux.HandleFunc("GET /api/records", h.records)
+	return mux
+}
+
+type handler struct{ Deps }
+
+func (h *handler) session(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, h.Session.View())
+}
+
+func (h *handler) status(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, h.Status())
+}
+
+type checkoutRequest struct {
+	Payment string `json:"payment"`
+	Cashier string `json:"cashier"`
+}
+
+func (h *handler) checkout(w http.ResponseWriter, r *http.Request) {
+	var req checkoutRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	switch req.Payment {
+	case session.PayInsurance, session.PayCash, session.PaySplit:
+	default:
+		writeError(w, http.StatusBadRequest, `payment must be "insurance", "cash" or "split"`)
+		return
+	}
+	rc, err := h.Session.Checkout(req.Payment, req.Cashier)
+	switch {
+	case errors.Is(err, session.ErrPersist):
+		h.Log.Error("web: checkout not persisted", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "账本无法写入，不能进行医保销售 / the ledger cannot persist: no insurance sale")
+	case err != nil:
+		writeError(w, http.StatusConflict, err.Error())
+	default:
+		writeJSON(w, http.StatusOK, rc)
+	}
+}
+
+func (h *handler) void(w http.ResponseWriter, _ *http.Request) {
+	h.Session.Void()
+	writeJSON(w, http.StatusOK, h.Session.View())
+}
+
+func (h *handler) records(w http.ResponseWriter, r *http.Request) {
+	from := uint64(1)
+	if s := r.URL.Query().Get("from_seq"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || n == 0 {
+			writeError(w, http.StatusBadRequest, "from_seq must be a positive integer")
+			return
+		}
+		from = n
+	}
+	out := make([]json.RawMessage, 0)
+	errFull := errors.New("page full")
+	err := h.Records.Scan(from, func(e ledger.Entry) error {
+		if len(out) == maxRecords {
+			return errFull
+		}
+		out = append(out, e.Rec)
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFull) {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"records": out})
+}
+
+// maxBody bounds request bodies; the API takes small JSON objects only.
+const maxBody = 64 << 10
+
+func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "bad JSON: "+err.Error())
+		return false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "bad JSON: trailing data")
+		return false
+	}
+	return true
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}

@@ -1,0 +1,335 @@
+package policy
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Items as in testdata/catalog.csv.
+var (
+	metforminA = Item{Barcode: "6901234567892", MedListCodg: "XA10BAE054A001010101445", Name: "盐酸二甲双胍片 0.5g×60片",
+		Category: CategoryDrug, Covered: true, Rx: true, Course: CourseChronic, PackUnits: 60, DailyUnits: 6, PriceFen: 2580}
+	metforminB = Item{Barcode: "6923456700123", MedListCodg: "XA10BAE054A001010203127", Name: "盐酸二甲双胍片 0.5g×20片",
+		Category: CategoryDrug, Covered: true, Rx: true, Course: CourseChronic, PackUnits: 20, DailyUnits: 6, PriceFen: 590}
+	metforminXR = Item{Barcode: "6945123004563", MedListCodg: "XA10BAE054A012010300892", Name: "盐酸二甲双胍缓释片 0.5g×30片",
+		Category: CategoryDrug, Covered: true, Rx: true, Course: CourseChronic, PackUnits: 30, DailyUnits: 4, PriceFen: 1860}
+	amoxicillin = Item{Barcode: "6937215000782", MedListCodg: "XJ01CAA040E001010101378", Name: "阿莫西林胶囊 0.25g×36粒",
+		Category: CategoryDrug, Covered: true, Rx: true, Course: CourseAcute, PackUnits: 36, DailyUnits: 16, PriceFen: 1250}
+	shampoo = Item{Barcode: "6903148091050", Name: "海飞丝去屑洗发水 400ml", Category: CategoryDailyGoods, PriceFen: 5990}
+)
+
+var cst = time.FixedZone("CST", 8*3600)
+
+// day returns 09:30 on day n of the worked example, China time.
+func day(n int) time.Time { return time.Date(2025, 3, 10+n, 9, 30, 0, 0, cst) }
+
+// buy decides a scan and, when allowed, adds it to the card's history the
+// way the session does.
+func buy(t *testing.T, hist *[]Purchase, it Item, qty int, at time.Time) Decision {
+	t.Helper()
+	d := Decide(Scan{Barcode: it.Barcode, Item: &it, Qty: qty}, *hist, DefaultLimits(), at)
+	if d.Verdict == Allow && d.Days > 0 {
+		*hist = append(*hist, Purchase{Generic: it.Generic(), Days: d.Days, At: at})
+	}
+	return d
+}
+
+// TestDecide_workedExample reproduces RULES.md's worked example.
+func TestDecide_workedExample(t *testing.T) {
+	var hist []Purchase
+	steps := []struct {
+		day     int
+		want    Decision
+		comment string
+	}{
+		{0, Decision{Verdict: Allow, Days: 10, OnHand: 0, Limit: 15}, "on hand 0 → 10"},
+		{3, Decision{Verdict: Block, Rule: RuleDaysSupply, Days: 10, OnHand: 7, Limit: 15,
+			ReasonZH: "已有 7 天用量，再购 10 天将超过 15 天上限",
+			ReasonEN: "7 days on hand + 10 new would exceed the 15-day limit"}, "7 + 10 = 17 > 15"},
+		{6, Decision{Verdict: Allow, Days: 10, OnHand: 4, Limit: 15}, "4 + 10 = 14 ≤ 15"},
+	}
+	for _, s := range steps {
+		if got := buy(t, &hist, metforminA, 1, day(s.day)); got != s.want {
+			t.Errorf("day %d (%s):\n got %+v\nwant %+v", s.day, s.comment, got, s.want)
+		}
+	}
+}
+
+// TestDecide_brandSwitch checks that another brand or pack of the same
+// generic (same first 10 characters of med_list_codg) still counts, and
+// another generic does not.
+func TestDecide_brandSwitch(t *testing.T) {
+	if metforminA.Generic() != metforminB.Generic() || metforminA.Generic() != metforminXR.Generic() {
+		t.Fatal("metformin brands do not share a generic")
+	}
+	var hist []Purchase
+	if d := buy(t, &hist, metforminA, 1, day(0)); d.Verdict != Allow {
+		t.Fatalf("day 0 brand A: %+v", d)
+	}
+	if d := buy(t, &hist, amoxicillin, 2, day(1)); d.Verdict != Allow || d.OnHand != 0 {
+		t.Fatalf("amoxicillin counted metformin: %+v", d)
+	}
+	// Day 2: 8 days of A left; brand B adds ⌈20/6⌉ = 4 → 12.
+	if d := buy(t, &hist, metforminB, 1, day(2)); d.Verdict != Allow || d.OnHand != 8 || d.Days != 4 {
+		t.Fatalf("day 2 brand B: %+v, want allowed with 8 on hand + 4", d)
+	}
+	// Same day, the XR form: 12 on hand + ⌈30/4⌉ = 8 → 20 > 15.
+	d := buy(t, &hist, metforminXR, 1, day(2))
+	if d.Verdict != Block || d.Rule != RuleDaysSupply || d.OnHand != 12 || d.Days != 8 {
+		t.Fatalf("day 2 XR: %+v, want blocked at 12 + 8", d)
+	}
+}
+
+func TestDecide_limits(t *testing.T) {
+	tests := []struct {
+		name    string
+		it      Item
+		qty     int
+		longRx  bool
+		lim     Limits
+		hist    []Purchase
+		verdict Verdict
+		days    int
+		limit   int
+		reason  string // ReasonZH when refused
+	}{
+		{"acute within", amoxicillin, 2, false, DefaultLimits(), nil, Allow, 5, 7, ""},                                          // ⌈72/16⌉
+		{"acute at limit", amoxicillin, 3, false, DefaultLimits(), nil, Allow, 7, 7, ""},                                        // ⌈108/16⌉ = 7 ≤ 7
+		{"acute one more pack", amoxicillin, 4, false, DefaultLimits(), nil, Block, 9, 7, "本次 9 天用量，超过 7 天上限"},                  // 144/16
+		{"chronic at limit", metforminA, 1, false, DefaultLimits(), metHist(5, 0), Allow, 10, 15, ""},                           // 5 + 10 = 15
+		{"chronic one over", metforminA, 1, false, DefaultLimits(), metHist(6, 0), Block, 10, 15, "已有 6 天用量，再购 10 天将超过 15 天上限"}, // 16
+		{"chronic two packs", metforminA, 2, false, DefaultLimits(), nil, Block, 20, 15, "本次 20 天用量，超过 15 天上限"},
+		{"long Rx", metforminA, 8, true, DefaultLimits(), nil, Allow, 80, 84, ""},
+		{"long Rx over", metforminA, 9, true, DefaultLimits(), nil, Block, 90, 84, "本次 90 天用量，超过 84 天上限"},
+		{"long Rx counts on hand", metforminA, 8, true, DefaultLimits(), metHist(5, 0), Block, 80, 84, "已有 5 天用量，再购 80 天将超过 84 天上限"},
+		{"long Rx on an acute drug", amoxicillin, 20, true, DefaultLimits(), nil, Allow, 45, 84, ""},
+		// A region with tighter limits (001_5780b94b1abdec55.txt:1161: 3–5 / 7–10 days).
+		{"region acute", amoxicillin, 2, false, Limits{AcuteDays: 5, ChronicDays: 10, LongRxDays: 20}, nil, Allow, 5, 5, ""},
+		{"region chronic", metforminA, 1, false, Limits{AcuteDays: 5, ChronicDays: 9, LongRxDays: 20}, nil, Block, 10, 9, ""},
+		{"no course: acute limit", withCourse(metforminA, ""), 1, false, DefaultLimits(), nil, Block, 10, 7, ""},
+		{"zero limits fail closed", metforminA, 1, false, Limits{}, nil, Block, 10, 0, ""},
+		{"absurd quantity", metforminA, math.MaxInt / 2, false, DefaultLimits(), metHist(5, 0), Block, math.MaxInt, 15, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decide(Scan{Barcode: tt.it.Barcode, Item: &tt.it, Qty: tt.qty, LongRx: tt.longRx}, tt.hist, tt.lim, day(0))
+			if d.Verdict != tt.verdict || d.Days != tt.days || d.Limit != tt.limit {
+				t.Fatalf("got %+v, want %s with %d days, limit %d", d, tt.verdict, tt.days, tt.limit)
+			}
+			if (d.Verdict == Block) != (d.Rule == RuleDaysSupply) {
+				t.Fatalf("rule %q with verdict %s", d.Rule, d.Verdict)
+			}
+			if tt.reason != "" && d.ReasonZH != tt.reason {
+				t.Fatalf("ReasonZH = %q, want %q", d.ReasonZH, tt.reason)
+			}
+		})
+	}
+}
+
+// metHist is one metformin purchase leaving onHand days at day(at).
+func metHist(onHand, at int) []Purchase {
+	return []Purchase{{Generic: metforminA.Generic(), Days: onHand, At: day(at)}}
+}
+
+func withCourse(it Item, c Course) Item { it.Course = c; return it }
+
+// TestDecide_order checks which rule decides, in RULES.md's order.
+func TestDecide_order(t *testing.T) {
+	covered := func(it Item) *Item { it.Covered = true; return &it }
+	nonDrug := func(c Category) *Item { it := shampoo; it.Category = c; return &it }
+	codeless := metforminA
+	codeless.MedListCodg = ""
+	uncovered := metforminA
+	uncovered.Covered = false
+	device := Item{Barcode: "6926300110536", Name: "血糖试纸 50片", Category: CategoryDevice, Covered: true,
+		MedListCodg: "C0301010010000001234000"}
+	overHist := metHist(15, 0) // full: any metformin line would exceed
+
+	tests := []struct {
+		name     string
+		item     *Item
+		qty      int
+		verdict  Verdict
+		rule     RuleID
+		zh, en   string
+		wantDays int
+	}{
+		{"unknown barcode fails closed", nil, 1, Block, RuleNotCovered,
+			"条码 6900000000000 不在商品目录中，不能用医保支付", "Barcode 6900000000000 is not in the catalogue: insurance cannot pay", 0},
+		{"shampoo", &shampoo, 1, Block, RuleNonDrug, "非药品（日用品），不能用医保支付", "Not a drug (daily goods): insurance cannot pay", 0},
+		{"shampoo marked covered is still non-drug", covered(shampoo), 1, Block, RuleNonDrug, "非药品（日用品），不能用医保支付", "", 0},
+		{"health food", nonDrug(CategoryHealthFood), 1, Block, RuleNonDrug, "非药品（保健食品），不能用医保支付", "Not a drug (health food): insurance cannot pay", 0},
+		{"cosmetic", nonDrug(CategoryCosmetic), 1, Block, RuleNonDrug, "非药品（化妆品），不能用医保支付", "", 0},
+		{"food", nonDrug(CategoryFood), 1, Block, RuleNonDrug, "非药品（食品），不能用医保支付", "", 0},
+		{"other", nonDrug(CategoryOther), 1, Block, RuleNonDrug, "非药品（其他），不能用医保支付", "Not a drug (other goods): insurance cannot pay", 0},
+		{"no category fails closed", nonDrug(""), 1, Block, RuleNonDrug, "", "", 0},
+		{"drug not covered", &uncovered, 1, Block, RuleNotCovered,
+			"盐酸二甲双胍片 0.5g×60片 不在医保目录内，不能用医保支付", "盐酸二甲双胍片 0.5g×60片 is not in the insurance catalogue: insurance cannot pay", 10},
+		{"covered without code", &codeless, 1, Block, RuleNotCovered,
+			"盐酸二甲双胍片 0.5g×60片 没有医保编码，不能用医保支付", "", 10},
+		{"covered device without a daily dose", &device, 1, Allow, "", "", "", 0},
+		{"zero quantity supplies no days", &metforminA, 0, Allow, "", "", "", 0},
+		{"days last", &metforminA, 1, Block, RuleDaysSupply, "已有 15 天用量，再购 10 天将超过 15 天上限", "", 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bc := "6900000000000"
+			if tt.item != nil {
+				bc = tt.item.Barcode
+			}
+			d := Decide(Scan{Barcode: bc, Item: tt.item, Qty: tt.qty}, overHist, DefaultLimits(), day(0))
+			if d.Verdict != tt.verdict || d.Rule != tt.rule || d.Days != tt.wantDays {
+				t.Fatalf("got %+v, want %s %q with %d days", d, tt.verdict, tt.rule, tt.wantDays)
+			}
+			if tt.zh != "" && d.ReasonZH != tt.zh {
+				t.Errorf("ReasonZH = %q, want %q", d.ReasonZH, tt.zh)
+			}
+			if tt.en != "" && d.ReasonEN != tt.en {
+				t.Errorf("ReasonEN = %q, want %q", d.ReasonEN, tt.en)
+			}
+			if (d.Verdict == Allow) != (d.ReasonZH == "" && d.ReasonEN == "") {
+				t.Errorf("verdict %s with reasons %q / %q", d.Verdict, d.ReasonZH, d.ReasonEN)
+			}
+		})
+	}
+}
+
+func TestDecide_unknownBarcodeShortened(t *testing.T) {
+	long := strings.Repeat("条", 20) // 60 bytes
+	d := Decide(Scan{Barcode: long, Qty: 1}, nil, DefaultLimits(), day(0))
+	want := "条码 " + strings.Repeat("条", 10) + "… 不在商品目录中，不能用医保支付"
+	if d.Verdict != Block || d.Rule != RuleNotCovered || d.ReasonZH != want {
+		t.Fatalf("got %+v\nwant ReasonZH %q", d, want)
+	}
+}
+
+func TestLineDays_rounding(t *testing.T) {
+	tests := []struct {
+		name string
+		it   Item
+		qty  int
+		want int
+	}{
+		{"whole pack", metforminA, 1, 10},                // 60 / 6
+		{"part of a day counts", metforminB, 1, 4},       // 20 / 6 = 3.33
+		{"two partial packs", metforminB, 2, 7},          // 40 / 6 = 6.67
+		{"three partial packs exact", metforminB, 3, 10}, // 60 / 6
+		{"half day", metforminXR, 1, 8},                  // 30 / 4 = 7.5
+		{"acute", amoxicillin, 1, 3},                     // 36 / 16 = 2.25
+		{"zero qty", metforminA, 0, 0},
+		{"negative qty", metforminA, -1, 0},
+		{"no pack units", withUnits(metforminA, 0, 6), 1, 0},
+		{"no daily units", withUnits(metforminA, 60, 0), 1, 0},
+		{"saturates", withUnits(metforminA, math.MaxInt/2, 1), 3, math.MaxInt},
+		{"largest exact", withUnits(metforminA, math.MaxInt/3, math.MaxInt/3), 3, 3},
+	}
+	for _, tt := range tests {
+		if got := LineDays(tt.it, tt.qty); got != tt.want {
+			t.Errorf("%s: LineDays(%d×%d/%d, %d) = %d, want %d", tt.name, tt.it.PackUnits, tt.it.DailyUnits, tt.it.DailyUnits, tt.qty, got, tt.want)
+		}
+	}
+}
+
+func withUnits(it Item, pack, daily int) Item { it.PackUnits, it.DailyUnits = pack, daily; return it }
+
+func TestOnHand_calendarDays(t *testing.T) {
+	g := metforminA.Generic()
+	late := time.Date(2025, 3, 10, 23, 50, 0, 0, cst)
+	tests := []struct {
+		name string
+		hist []Purchase
+		now  time.Time
+		want int
+	}{
+		{"none", nil, late, 0},
+		{"same day", []Purchase{{g, 10, late}}, late.Add(5 * time.Minute), 10},
+		{"twenty minutes, next date", []Purchase{{g, 10, late}}, late.Add(20 * time.Minute), 9},
+		{"47 hours, two dates", []Purchase{{g, 10, time.Date(2025, 3, 10, 0, 10, 0, 0, cst)}}, time.Date(2025, 3, 11, 23, 10, 0, 0, cst), 9},
+		{"used up", []Purchase{{g, 10, day(0)}}, day(10), 0},
+		{"long gone", []Purchase{{g, 10, day(0)}}, day(400), 0},
+		{"sums", []Purchase{{g, 10, day(0)}, {g, 4, day(2)}, {g, 8, day(5)}}, day(6), 4 + 0 + 7},
+		{"other generics ignored", []Purchase{{amoxicillin.Generic(), 5, day(0)}, {g, 10, day(0)}}, day(1), 9},
+		{"future purchase counts in full", []Purchase{{g, 10, day(3)}}, day(0), 10},
+		{"non-positive days ignored", []Purchase{{g, -5, day(0)}, {g, 0, day(0)}}, day(0), 0},
+		// 23:30 UTC on the 9th is 07:30 on the 10th in China: same date as now.
+		{"dates in now's location", []Purchase{{g, 10, time.Date(2025, 3, 9, 23, 30, 0, 0, time.UTC)}}, day(0), 10},
+		{"saturates", []Purchase{{g, math.MaxInt, day(0)}, {g, math.MaxInt, day(0)}}, day(0), math.MaxInt},
+	}
+	for _, tt := range tests {
+		if got := OnHand(tt.hist, g, tt.now); got != tt.want {
+			t.Errorf("%s: OnHand = %d, want %d", tt.name, got, tt.want)
+		}
+	}
+	if got := OnHand([]Purchase{{"", 10, day(0)}}, "", day(0)); got != 0 {
+		t.Errorf("OnHand of no generic = %d, want 0", got)
+	}
+}
+
+// TestOnHand_dst checks that a short (23-hour) day still counts as one day.
+func TestOnHand_dst(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Skip("no time zone data:", err)
+	}
+	bought := time.Date(2025, 3, 8, 23, 30, 0, 0, ny) // clocks go forward on the 9th
+	now := time.Date(2025, 3, 10, 0, 10, 0, 0, ny)    // 23h40m later by the clock, 2 dates
+	if got := OnHand([]Purchase{{"G", 10, bought}}, "G", now); got != 8 {
+		t.Fatalf("OnHand = %d, want 8", got)
+	}
+}
+
+func TestItem_Generic(t *testing.T) {
+	tests := []struct{ codg, want string }{
+		{"XA10BAE054A001010101445", "XA10BAE054"},
+		{"ZA01BAL031E002010104321", "ZA01BAL031"},
+		{"XA10", "XA10"},
+		{"", ""},
+		{"二甲双胍片剂型规格厂家代码", "二甲双胍片剂型规格厂"}, // characters, not bytes
+	}
+	for _, tt := range tests {
+		if got := (Item{MedListCodg: tt.codg}).Generic(); got != tt.want {
+			t.Errorf("Generic(%q) = %q, want %q", tt.codg, got, tt.want)
+		}
+	}
+}
+
+// TestRuleCatalogue checks every reason belongs to a rule with a severity
+// and fills all its placeholders.
+func TestRuleCatalogue(t *testing.T) {
+	seen := map[RuleID]bool{}
+	f := facts{barcode: "6900000000000", name: "N", category: CategoryFood, days: 1, onHand: 2, limit: 3}
+	n := 0
+	for r := reason(1); ; r++ {
+		id, zh, en := r.text()
+		if id == "" {
+			break
+		}
+		n++
+		seen[id] = true
+		if zh == "" || en == "" {
+			t.Errorf("reason %d of %s has no text", r, id)
+		}
+		d := refuse(Decision{}, r, f)
+		if d.Verdict != Block || d.Rule != id {
+			t.Errorf("reason %d: %+v", r, d)
+		}
+		for _, s := range []string{d.ReasonZH, d.ReasonEN} {
+			if strings.ContainsAny(s, "{}") {
+				t.Errorf("reason %d left a placeholder: %q", r, s)
+			}
+		}
+	}
+	if n != 6 {
+		t.Errorf("%d reasons, want 6", n)
+	}
+	for _, id := range []RuleID{RuleNonDrug, RuleNotCovered, RuleDaysSupply} {
+		if !seen[id] {
+			t.Errorf("rule %s has no reason", id)
+		}
+	}
+	if got := DefaultLimits(); got != (Limits{AcuteDays: 7, ChronicDays: 15, LongRxDays: 84}) {
+		t.Errorf("DefaultLimits = %+v", got)
+	}
+}

@@ -1,0 +1,90 @@
+package feed
+
+// Record kinds.
+const (
+	KindSale     = "sale"     // a completed sale (insurance, cash or split)
+	KindBlocked  = "blocked"  // an item refused or held at the counter
+	KindReturn   = "return"   // goods brought back
+	KindOverride = "override" // a pharmacist released a held item
+	KindDevice   = "device"   // a device connected, disconnected or failed
+	KindPolicy   = "policy"   // the policy in force changed
+)
+
+// Card types, as the national platform codes them (mdtrt_cert_type).
+const (
+	CardSSC     = "03" // social-security card
+	CardVoucher = "01" // medical-insurance electronic voucher
+)
+
+// Line decisions.
+const (
+	Allow = "allow"
+	Block = "block"
+	Hold  = "hold"
+	Flag  = "flag"
+)
+
+// Record is one ledger entry. Seq, ID, Prev, Pharmacy, Till, Kind and At are
+// present in every record; the body fields depend on Kind.
+//
+// The bytes a till signs and chains are the JSON encoding of the record as
+// stored in its ledger; receivers keep and verify those exact bytes and
+// never re-encode a record they received.
+type Record struct {
+	Seq      uint64 `json:"seq"`
+	ID       string `json:"id"`
+	Prev     string `json:"prev"` // hex SHA-256 of the previous record's bytes; "" for seq 1
+	Pharmacy string `json:"pharmacy"`
+	Till     string `json:"till"`
+	Kind     string `json:"kind"`
+	At       string `json:"at"` // RFC 3339 with offset
+
+	Card       *Card    `json:"card,omitempty"`
+	Lines      []Line   `json:"lines,omitempty"`
+	Payment    *Payment `json:"payment,omitempty"`
+	Cashier    string   `json:"cashier,omitempty"`
+	Pharmacist string   `json:"pharmacist,omitempty"`
+	Reason     string   `json:"reason,omitempty"` // override reason, device event detail
+	Ref        string   `json:"ref,omitempty"`    // id of the record this one refers to (a return's sale)
+	Device     *Device  `json:"device,omitempty"`
+}
+
+// Card identifies the buyer. Name is masked before it is recorded (张*).
+type Card struct {
+	Type   string `json:"type"` // CardSSC or CardVoucher
+	No     string `json:"no"`
+	Region string `json:"region,omitempty"`
+	Name   string `json:"name,omitempty"`
+}
+
+// Line is one item as decided at the counter.
+type Line struct {
+	Barcode      string   `json:"barcode"`
+	MedListCodg  string   `json:"med_list_codg,omitempty"`
+	Name         string   `json:"name"`
+	Qty          int      `json:"qty"`
+	Days         int      `json:"days,omitempty"`
+	PriceFen     int64    `json:"price_fen"`
+	DrugTracCodg []string `json:"drug_trac_codg,omitempty"`
+	RxFlag       bool     `json:"rx_flag,omitempty"`
+	RxRef        string   `json:"rx_ref,omitempty"`
+	Manual       bool     `json:"manual,omitempty"`
+	Decision     string   `json:"decision"`
+	Rule         string   `json:"rule,omitempty"`
+	ReasonZH     string   `json:"reason_zh,omitempty"`
+	ReasonEN     string   `json:"reason_en,omitempty"`
+	Pay          string   `json:"pay,omitempty"` // "insurance" or "cash" on a sale
+}
+
+// Payment is the split of a sale's total, in fen.
+type Payment struct {
+	Method       string `json:"method"` // insurance, cash or split
+	InsuranceFen int64  `json:"insurance_fen"`
+	CashFen      int64  `json:"cash_fen"`
+}
+
+// Device is the body of a device record.
+type Device struct {
+	Name  string `json:"name"`  // card or scanner
+	State string `json:"state"` // connected, disconnected, missing
+}

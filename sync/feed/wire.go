@@ -1,0 +1,129 @@
+package feed
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Root is the first level of every topic.
+const Root = "tillguard/v1"
+
+// Topic leaves under a till.
+const (
+	LeafTx     = "tx"
+	LeafAck    = "ack"
+	LeafStatus = "status"
+)
+
+// TillTopic returns tillguard/v1/{pharmacy}/{till}/{leaf}.
+func TillTopic(pharmacy, till, leaf string) string {
+	return Root + "/" + pharmacy + "/" + till + "/" + leaf
+}
+
+// PolicyTopic returns tillguard/v1/policy/{region}.
+func PolicyTopic(region string) string { return Root + "/policy/" + region }
+
+// TxFilter matches every till's tx topic.
+const TxFilter = Root + "/+/+/" + LeafTx
+
+// ErrBadTopic reports a topic outside the tillguard/v1 tree.
+var ErrBadTopic = errors.New("feed: bad topic")
+
+// ParseTillTopic splits tillguard/v1/{pharmacy}/{till}/{leaf}.
+func ParseTillTopic(topic string) (pharmacy, till, leaf string, err error) {
+	rest, ok := strings.CutPrefix(topic, Root+"/")
+	parts := strings.Split(rest, "/")
+	if !ok || len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		return "", "", "", fmt.Errorf("%w: %q", ErrBadTopic, topic)
+	}
+	return parts[0], parts[1], parts[2], nil
+}
+
+// ValidID reports whether s can be a pharmacy or till id: 1–64 characters
+// from A–Z, a–z, 0–9, '-' and '_', so it can never smuggle a topic level or
+// wildcard.
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		ok := c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Envelope is the payload of a tx message: the record's exact bytes and the
+// till's Ed25519 signature over them.
+type Envelope struct {
+	Rec json.RawMessage `json:"rec"`
+	Sig string          `json:"sig"` // standard base64
+}
+
+// Seal builds the tx payload for record bytes rec and signature sig.
+func Seal(rec, sig []byte) ([]byte, error) {
+	return json.Marshal(Envelope{Rec: rec, Sig: base64.StdEncoding.EncodeToString(sig)})
+}
+
+// ErrBadPayload reports an MQTT payload that does not parse.
+var ErrBadPayload = errors.New("feed: bad payload")
+
+// Open parses a tx payload. It returns the record's exact bytes (as the till
+// signed them), the decoded record and the raw signature. It checks shape
+// only; the signature and chain are the receiver's to verify.
+func Open(payload []byte) (rec []byte, r Record, sig []byte, err error) {
+	var env Envelope
+	if err := json.Unmarshal(payload, &env); err != nil {
+		return nil, Record{}, nil, fmt.Errorf("%w: envelope: %v", ErrBadPayload, err)
+	}
+	if len(env.Rec) == 0 || env.Rec[0] != '{' {
+		return nil, Record{}, nil, fmt.Errorf("%w: rec is not an object", ErrBadPayload)
+	}
+	if err := json.Unmarshal(env.Rec, &r); err != nil {
+		return nil, Record{}, nil, fmt.Errorf("%w: rec: %v", ErrBadPayload, err)
+	}
+	sig, err = base64.StdEncoding.DecodeString(env.Sig)
+	if err != nil {
+		return nil, Record{}, nil, fmt.Errorf("%w: sig: %v", ErrBadPayload, err)
+	}
+	if r.Seq == 0 {
+		return nil, Record{}, nil, fmt.Errorf("%w: rec has no seq", ErrBadPayload)
+	}
+	if !ValidID(r.Pharmacy) || !ValidID(r.Till) {
+		return nil, Record{}, nil, fmt.Errorf("%w: rec has a bad pharmacy or till id", ErrBadPayload)
+	}
+	return env.Rec, r, sig, nil
+}
+
+// Ack is the bureau's acknowledgement: every record with seq ≤ UptoSeq is
+// stored by the bureau.
+type Ack struct {
+	UptoSeq uint64 `json:"upto_seq"`
+}
+
+// ParseAck parses an ack payload.
+func ParseAck(payload []byte) (Ack, error) {
+	var a struct {
+		UptoSeq *uint64 `json:"upto_seq"`
+	}
+	if err := json.Unmarshal(payload, &a); err != nil {
+		return Ack{}, fmt.Errorf("%w: ack: %v", ErrBadPayload, err)
+	}
+	if a.UptoSeq == nil {
+		return Ack{}, fmt.Errorf("%w: ack has no upto_seq", ErrBadPayload)
+	}
+	return Ack{UptoSeq: *a.UptoSeq}, nil
+}
+
+// Status is a till's retained status, also its MQTT will (state offline).
+type Status struct {
+	State    string `json:"state"` // online or offline
+	HeadSeq  uint64 `json:"head_seq"`
+	AckedSeq uint64 `json:"acked_seq"`
+	At       string `json:"at"`
+}

@@ -1,0 +1,36 @@
+// Package ledger keeps records on disk in bbolt: the till's ledger, a
+// signed, hash-chained, gapless sequence with an outbox of what the bureau
+// has not yet acknowledged, and the bureau's archive of records received
+// from many tills. It is the only package in tillguard that imports bbolt.
+//
+// Durability: Append and PutBatch return only after their bbolt Update has
+// been fsynced; a crash at any instant leaves the file as it was before or
+// after the call, never in between (SPEC.md §6).
+//
+// Ledger file layout (one bbolt file):
+//
+//	meta    "format" → "tillguard-ledger/1", "head" → u64, "acked" → u64
+//	records seq → 0x01 | append time (unix ns, i64) | Ed25519 sig (64) | record JSON
+//	outbox  seq → append time (unix ns, i64), for every seq in (acked, head]
+//	keys    first seq signed with the key → Ed25519 public key (32)
+//
+// Integers are big-endian so bbolt's byte order is numeric order. The
+// outbox is an index of the records the uplink still owes the bureau; it
+// is cleared only by Ack, never by a publish (FIELD-NOTES.md: a PUBACK
+// proves little). The keys bucket lets Verify check records signed before
+// a key rotation. Retention (dropping acknowledged records) would delete
+// from records and remember the last dropped record's hash in meta.
+//
+// Archive file layout:
+//
+//	meta    "format" → "tillguard-archive/1"
+//	tills   "pharmacy/till" → bucket {"contig" → u64, "count" → u64,
+//	        recs: seq → uvarint(len sig) | sig | record bytes}
+//
+// A file that is not one of these, or whose counters disagree with its
+// buckets, is reported with ErrCorrupt and left untouched for an operator:
+// an existing file is checked through a read-only handle before it is
+// opened for writing, and a new file is built beside the path and linked
+// into place. bbolt panics and memory faults on damaged pages are turned
+// into ErrCorrupt rather than crashing the till.
+package ledger

@@ -1,0 +1,11 @@
+// Package uplink delivers a till's ledger outbox to the bureau (SPEC.md §4):
+// it publishes each record as a signed envelope on the till's tx topic, in
+// seq order and within a window, and clears the outbox only when the
+// bureau's ack covers a record. A PUBACK proves nothing, so nothing is
+// cleared on one; after a reconnect, or when acks stop coming, it sends
+// again from the first unacknowledged seq and lets the bureau drop
+// duplicates.
+//
+// It also keeps the till's retained status topic: online while connected,
+// offline as the MQTT will and on a clean shutdown.
+package uplink

@@ -1,0 +1,419 @@
+package uplink
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/tillguard/tillguard/sync/feed"
+	"github.com/tillguard/tillguard/sync/ledger"
+	"github.com/tillguard/tillguard/sync/mqttclient"
+)
+
+// Outbox is the part of the ledger the uplink drains. *ledger.Ledger
+// implements it.
+type Outbox interface {
+	Pending(after uint64, max int) ([]ledger.Entry, error)
+	Ack(upto uint64) error
+	Head() uint64
+	Acked() uint64
+	Appended() <-chan struct{}
+}
+
+var _ Outbox = (*ledger.Ledger)(nil)
+
+// Defaults for Opts.
+const (
+	DefaultWindow     = 256
+	DefaultAckTimeout = 5 * time.Second
+)
+
+const (
+	chunk          = 64              // records read from the ledger per Pending call
+	maxBackoff     = 8               // cap of the ack-timeout multiplier while the bureau is silent
+	statusTimeout  = time.Second     // how long a clean shutdown waits for the offline status
+	retryOnFailure = 2 * time.Second // pause after the ledger fails to read
+)
+
+// Opts tune an Uplink. A nil *Opts means defaults.
+type Opts struct {
+	Window     int           // records in flight (sent, not acked); default 256
+	AckTimeout time.Duration // no ack progress this long while records are out → send again from acked+1; default 5 s
+	Log        *slog.Logger
+	Now        func() time.Time // timestamps in State and status messages
+}
+
+// State is a snapshot of the uplink.
+type State struct {
+	Connected bool
+	LastAck   time.Time // when an ack last moved the outbox forward
+	AckedSeq  uint64    // every record ≤ AckedSeq is stored by the bureau
+	SentSeq   uint64    // highest seq published in the current round
+	BadAcks   uint64    // ack payloads that did not parse or pointed beyond head
+	Resends   uint64    // rounds restarted from AckedSeq+1
+}
+
+// Uplink drains one till's outbox.
+type Uplink struct {
+	ob                   Outbox
+	pharmacy, till       string
+	window               int
+	ackTimeout           time.Duration
+	log                  *slog.Logger
+	now                  func() time.Time
+	txTopic, statusTopic string
+	ackTopic             string
+
+	ackSig   chan struct{} // loop: an ack arrived (progress or not)
+	applySig chan struct{} // applier: an ack to write to the ledger
+	connSig  chan struct{} // loop: a connection came up, subscriptions renewed
+
+	mu        sync.Mutex
+	st        State
+	bureauAck uint64 // highest valid ack from the bureau; the ledger catches up in the applier
+	staleUpto uint64 // the last ack that did not move the outbox, +1 (0: none since the loop looked)
+}
+
+// New returns an uplink for the till pharmacy/till reading ob.
+func New(ob Outbox, pharmacy, till string, opts *Opts) *Uplink {
+	var o Opts
+	if opts != nil {
+		o = *opts
+	}
+	if o.Window <= 0 {
+		o.Window = DefaultWindow
+	}
+	if o.AckTimeout <= 0 {
+		o.AckTimeout = DefaultAckTimeout
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	u := &Uplink{
+		ob: ob, pharmacy: pharmacy, till: till,
+		window: o.Window, ackTimeout: o.AckTimeout,
+		log: o.Log.With("pharmacy", pharmacy, "till", till), now: o.Now,
+		txTopic:     feed.TillTopic(pharmacy, till, feed.LeafTx),
+		ackTopic:    feed.TillTopic(pharmacy, till, feed.LeafAck),
+		statusTopic: feed.TillTopic(pharmacy, till, feed.LeafStatus),
+		ackSig:      make(chan struct{}, 1),
+		applySig:    make(chan struct{}, 1),
+		connSig:     make(chan struct{}, 1),
+	}
+	u.st.AckedSeq = ob.Acked()
+	return u
+}
+
+// State returns a snapshot.
+func (u *Uplink) State() State {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.st
+}
+
+// Run connects to the broker described by mo and delivers the outbox until
+// ctx ends, then publishes the offline status and returns nil. mo's Will,
+// OnConnect and OnLost are set by Run (a caller's OnConnect and OnLost are
+// still called). It returns an error only for options that can never work.
+func (u *Uplink) Run(ctx context.Context, mo mqttclient.Options) error {
+	mo.Will = &mqttclient.Message{Topic: u.statusTopic, Payload: u.status("offline"), QoS: 1, Retained: true}
+	onConnect, onLost := mo.OnConnect, mo.OnLost
+	mo.OnConnect = func() {
+		u.setConnected(true)
+		signal(u.connSig)
+		if onConnect != nil {
+			onConnect()
+		}
+	}
+	mo.OnLost = func(err error) {
+		u.setConnected(false)
+		if onLost != nil {
+			onLost(err)
+		}
+	}
+	c, err := mqttclient.Connect(ctx, mo)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("uplink: %w", err)
+	}
+	defer func() {
+		err := c.Publish(mqttclient.Message{Topic: u.statusTopic, Payload: u.status("offline"), QoS: 1, Retained: true}).Wait(statusTimeout)
+		if err != nil {
+			u.log.Warn("uplink: publish offline status", "err", err)
+		}
+		c.Close()
+		u.setConnected(false)
+	}()
+	if err := c.Subscribe(u.ackTopic, 1, func(m mqttclient.Message) { u.handleAck(m.Payload) }); err != nil {
+		// Registered anyway: renewed on the next reconnect.
+		u.log.Error("uplink: subscribe to acks", "err", err)
+	}
+	u.loop(ctx, c)
+	return nil
+}
+
+// publisher is the part of *mqttclient.Client the loop uses.
+type publisher interface {
+	Publish(m mqttclient.Message) mqttclient.Token
+}
+
+// loop is the single owner of the send position. A second goroutine, the
+// applier, writes acks to the ledger, so an fsync never stalls sending: the
+// window slides on the bureau's word, which is what the ledger records.
+func (u *Uplink) loop(ctx context.Context, c publisher) {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				u.applyAcks() // what the bureau acked must not be sent again after a restart
+				return
+			case <-u.applySig:
+				u.applyAcks()
+			}
+		}
+	})
+	defer wg.Wait()
+
+	var (
+		connected  bool
+		sent       = u.acked()
+		lastAcked  = sent
+		deadline   time.Time // resend from acked+1 if no ack progress by then (real time)
+		lastResend time.Time
+		backoff    = 1 // multiplier of AckTimeout while the bureau stays silent
+		timer      = time.NewTimer(time.Hour)
+	)
+	defer timer.Stop()
+
+	resend := func(why string) {
+		acked := u.acked()
+		u.log.Info("uplink: sending again", "from_seq", acked+1, "sent_seq", sent, "why", why)
+		sent, lastResend = acked, time.Now()
+		u.mu.Lock()
+		u.st.Resends++
+		u.st.SentSeq = sent
+		u.mu.Unlock()
+	}
+
+	for {
+		appended := u.ob.Appended()
+		acked, head := u.acked(), u.ob.Head()
+		if acked > lastAcked { // the bureau moved forward: it is alive
+			lastAcked, backoff = acked, 1
+			deadline = time.Now().Add(u.ackTimeout)
+		}
+		if sent < acked { // acks can outrun sends, e.g. after a restart
+			sent = acked
+		}
+		limit := min(head, acked+uint64(u.window))
+
+		var timeout <-chan time.Time
+		if sent > acked {
+			timer.Reset(time.Until(deadline))
+			timeout = timer.C
+		}
+		var work <-chan struct{}
+		if connected && sent < limit {
+			work = ready // do not block: there is something to send
+		}
+
+		select {
+		case <-ctx.Done():
+			return
+		case <-u.connSig:
+			connected, backoff = true, 1
+			u.publishStatus(c, "online")
+			if sent > acked {
+				resend("reconnected")
+				deadline = time.Now().Add(u.ackTimeout)
+			}
+		case <-u.ackSig:
+			u.mu.Lock()
+			stale := u.staleUpto
+			u.staleUpto = 0
+			u.mu.Unlock()
+			// The bureau saying again that it has exactly what we know it
+			// has, while records are out, means it saw a gap or lost some:
+			// send again at once, but not in a storm (the duplicates bring
+			// more such acks).
+			cur := u.acked()
+			if stale == cur+1 && sent > cur && time.Since(lastResend) > u.ackTimeout/5 {
+				if cur > lastAcked {
+					lastAcked, backoff = cur, 1
+				}
+				resend("repeated ack")
+				deadline = time.Now().Add(u.ackTimeout)
+			}
+		case <-appended:
+		case <-timeout:
+			if sent > lastAcked && u.acked() == lastAcked {
+				resend("ack timeout")
+				backoff = min(2*backoff, maxBackoff)
+				wait := time.Duration(backoff) * u.ackTimeout
+				deadline = time.Now().Add(wait/2 + rand.N(wait/2+1)) // jitter: tills do not resend in step
+			}
+		case <-work:
+			if sent == acked {
+				deadline = time.Now().Add(u.ackTimeout) // a new round: the clock starts now
+			}
+			var ok bool
+			sent, ok = u.send(ctx, c, sent, min(int(limit-sent), chunk))
+			if !ok {
+				connected = false // until the next connection comes up
+			}
+		}
+	}
+}
+
+// ready is always ready to receive.
+var ready = func() <-chan struct{} {
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}()
+
+// send publishes up to n records after seq sent and returns the new send
+// position; ok is false when the connection is down.
+func (u *Uplink) send(ctx context.Context, c publisher, sent uint64, n int) (uint64, bool) {
+	// A failure here is the ledger's (disk, corruption): pause, so the loop
+	// does not spin on it, and try again.
+	pause := func(msg string, args ...any) (uint64, bool) {
+		u.log.Error(msg, args...)
+		select {
+		case <-ctx.Done():
+		case <-time.After(retryOnFailure):
+		}
+		return sent, true
+	}
+	entries, err := u.ob.Pending(sent, n)
+	if err != nil {
+		return pause("uplink: read outbox", "after_seq", sent, "err", err)
+	}
+	if len(entries) == 0 {
+		return pause("uplink: outbox has nothing after seq below head", "after_seq", sent, "head_seq", u.ob.Head())
+	}
+	for _, e := range entries {
+		if e.Seq != sent+1 {
+			return pause("uplink: outbox out of order", "want_seq", sent+1, "got_seq", e.Seq)
+		}
+		payload, err := feed.Seal(e.Rec, e.Sig)
+		if err != nil {
+			return pause("uplink: seal record", "seq", e.Seq, "err", err)
+		}
+		tok := c.Publish(mqttclient.Message{Topic: u.txTopic, Payload: payload, QoS: 1})
+		// Only a local failure is known at once; a PUBACK would prove nothing.
+		if err := tok.Wait(0); errors.Is(err, mqttclient.ErrNotConnected) || errors.Is(err, mqttclient.ErrClosed) {
+			return sent, false
+		}
+		sent = e.Seq
+	}
+	u.mu.Lock()
+	u.st.SentSeq = sent
+	u.mu.Unlock()
+	return sent, true
+}
+
+// handleAck takes one ack payload from the bureau. It runs on the MQTT
+// client's receiving goroutine, so it only validates and notes the ack;
+// the applier writes it to the ledger, once for however many came in.
+func (u *Uplink) handleAck(payload []byte) {
+	defer signal(u.ackSig)
+	a, err := feed.ParseAck(payload)
+	if err != nil {
+		u.badAck("uplink: bad ack payload", "err", err, "len", len(payload))
+		return
+	}
+	if head := u.ob.Head(); a.UptoSeq > head {
+		u.badAck("uplink: ack beyond head", "upto_seq", a.UptoSeq, "head_seq", head)
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if a.UptoSeq <= max(u.bureauAck, u.ob.Acked()) {
+		u.staleUpto = a.UptoSeq + 1
+		return
+	}
+	u.bureauAck = a.UptoSeq
+	u.st.LastAck = u.now()
+	signal(u.applySig)
+}
+
+// acked is the highest seq the bureau has acknowledged, written to the
+// ledger or about to be.
+func (u *Uplink) acked() uint64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return max(u.bureauAck, u.ob.Acked())
+}
+
+// applyAcks writes the bureau's latest ack to the ledger.
+func (u *Uplink) applyAcks() {
+	u.mu.Lock()
+	upto := u.bureauAck
+	u.mu.Unlock()
+	if upto <= u.ob.Acked() {
+		return
+	}
+	err := u.ob.Ack(upto)
+	switch {
+	case errors.Is(err, ledger.ErrAckBeyondHead):
+		u.badAck("uplink: ack beyond head", "upto_seq", upto, "err", err)
+		u.mu.Lock()
+		if u.bureauAck == upto { // not the bureau's word after all
+			u.bureauAck = 0
+		}
+		u.mu.Unlock()
+	case err != nil:
+		// The bureau has the records; the next ack writes them off.
+		u.log.Error("uplink: record ack in ledger", "upto_seq", upto, "err", err)
+	}
+	u.mu.Lock()
+	u.st.AckedSeq = u.ob.Acked()
+	u.mu.Unlock()
+}
+
+func (u *Uplink) badAck(msg string, args ...any) {
+	u.mu.Lock()
+	u.st.BadAcks++
+	u.mu.Unlock()
+	u.log.Warn(msg, args...)
+}
+
+func (u *Uplink) setConnected(v bool) {
+	u.mu.Lock()
+	u.st.Connected = v
+	u.mu.Unlock()
+}
+
+func (u *Uplink) status(state string) []byte {
+	b, _ := json.Marshal(feed.Status{
+		State: state, HeadSeq: u.ob.Head(), AckedSeq: u.ob.Acked(),
+		At: u.now().Format(time.RFC3339),
+	})
+	return b
+}
+
+// publishStatus sends the retained status without waiting: a lost status
+// is repaired by the next connection, and the will covers a dead one.
+func (u *Uplink) publishStatus(c publisher, state string) {
+	c.Publish(mqttclient.Message{Topic: u.statusTopic, Payload: u.status(state), QoS: 1, Retained: true})
+}
+
+// signal wakes the loop without blocking; one pending wake-up is enough.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
