@@ -4,25 +4,28 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tillguard/tillguard/agent"
 	"github.com/tillguard/tillguard/drivers/sim"
 )
 
-// console takes the demo's commands from a terminal.
+// console takes the demo's commands from a terminal: the simulator's,
+// plus the cashier's.
 type console struct {
-	out  io.Writer
-	till *agent.Till
-	sim  *sim.Sim
-	quit func()
+	out   io.Writer
+	till  *agent.Till
+	sim   *sim.Sim
+	scene *scene
+	quit  func()
 }
 
 func (c *console) help() {
-	fmt.Fprintln(c.out, "Console: card [1-3] | remove | scan CODE | pay [insurance|cash|split] | void | show | status | quit")
+	fmt.Fprintf(c.out, "Console: %s | pay [insurance|cash|split] | void | show | status | quit\n", sim.ConsoleHelp)
 }
 
 func (c *console) run(ctx context.Context, in io.Reader) {
@@ -31,59 +34,54 @@ func (c *console) run(ctx context.Context, in io.Reader) {
 	}
 	sc := bufio.NewScanner(in)
 	for sc.Scan() && ctx.Err() == nil {
-		c.do(strings.Fields(sc.Text()))
+		c.do(ctx, strings.Fields(sc.Text()))
 	}
 }
 
-func (c *console) do(f []string) {
+func (c *console) do(ctx context.Context, f []string) {
 	if len(f) == 0 {
 		return
 	}
-	arg := func(def string) string {
-		if len(f) > 1 {
-			return f[1]
-		}
-		return def
-	}
+	sess := c.till.Session()
 	switch f[0] {
-	case "card":
-		holders := sim.DemoHolders()
-		n, err := strconv.Atoi(arg("1"))
-		if err != nil || n < 1 || n > len(holders) {
-			fmt.Fprintf(c.out, "card: want 1–%d\n", len(holders))
-			return
-		}
-		c.sim.Insert(holders[n-1])
-		fmt.Fprintf(c.out, "card %d inserted\n", n)
-	case "remove":
-		c.sim.Remove()
-		fmt.Fprintln(c.out, "card removed")
 	case "scan":
 		if len(f) != 2 {
 			fmt.Fprintln(c.out, "scan: want one code, e.g. scan 6901234567892")
 			return
 		}
-		if err := c.sim.Scan(f[1]); err != nil {
+		if err := c.scene.scan(ctx, f[1]); err != nil {
 			fmt.Fprintln(c.out, "scan:", err)
 		}
 	case "pay":
-		rc, err := c.till.Session().Checkout(arg("insurance"), "demo")
+		method := "insurance"
+		if len(f) > 1 {
+			method = f[1]
+		}
+		rc, err := sess.Checkout(method, "demo")
 		if err != nil {
 			fmt.Fprintln(c.out, "pay:", err)
 			return
 		}
 		fmt.Fprintf(c.out, "sale committed: seq %d id %s\n", rc.Seq, rc.ID)
 	case "void":
-		c.till.Session().Void()
+		sess.Void()
 		fmt.Fprintln(c.out, "session voided")
 	case "show":
-		c.json(c.till.Session().View())
+		c.json(sess.View())
 	case "status":
 		c.json(c.till.Status())
 	case "quit", "exit":
 		c.quit()
 	default:
-		c.help()
+		msg, err := c.sim.Do(f)
+		switch {
+		case errors.Is(err, sim.ErrUnknownCommand):
+			c.help()
+		case err != nil:
+			fmt.Fprintln(c.out, err)
+		default:
+			fmt.Fprintln(c.out, msg)
+		}
 	}
 }
 
@@ -91,3 +89,6 @@ func (c *console) json(v any) {
 	b, _ := json.MarshalIndent(v, "", "  ")
 	fmt.Fprintln(c.out, string(b))
 }
+
+// settle is how long the console waits for a device to be heard.
+const settle = 2 * time.Second

@@ -154,8 +154,8 @@ func Run(ctx context.Context, o Opts) error {
 	if err := sc.play(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nDashboard: http://%s/   API: /api/session /api/status /api/records\n", t.Addr())
-	con := &console{out: out, till: t, sim: devs, quit: cancel}
+	fmt.Fprintf(out, "\nTill API: http://%s/api/session  /api/status  /api/records\n", t.Addr())
+	con := &console{out: out, till: t, sim: devs, scene: sc, quit: cancel}
 	con.help()
 	go con.run(ctx, o.In)
 	<-ctx.Done()
@@ -201,8 +201,7 @@ func (s *scene) play(ctx context.Context) error {
 	s.say("刷卡 Card read: %s %s, region %s", c.Name, c.No, c.Region)
 
 	for _, code := range []string{metformin, shampoo, metformin} {
-		n := len(sess.View().Lines)
-		if err := s.scan(ctx, code, n); err != nil {
+		if err := s.scan(ctx, "]E0"+code); err != nil {
 			return err
 		}
 	}
@@ -220,27 +219,41 @@ func (s *scene) play(ctx context.Context) error {
 	return nil
 }
 
-// scan scans a code and waits for its decision, or for the merge into the
-// line before.
-func (s *scene) scan(ctx context.Context, code string, linesBefore int) error {
+// scan sends what the scanner would (an AIM id may lead the code) and
+// narrates the decision, or says why there was none.
+func (s *scene) scan(ctx context.Context, data string) error {
 	sess := s.till.Session()
-	qtyBefore := totalQty(sess.View())
-	if err := s.sim.Scan("]E0" + code); err != nil {
+	before := sess.View()
+	changes, stop := s.till.Changes()
+	defer stop()
+	if err := s.sim.Scan(data); err != nil {
 		return err
 	}
-	if err := waitFor(ctx, 5*time.Second, "decision on "+code, func() bool { return totalQty(sess.View()) > qtyBefore }); err != nil {
-		return err
-	}
+	timeout := time.After(settle)
 	v := sess.View()
+	for totalQty(v) == totalQty(before) && v.Notice == before.Notice {
+		select {
+		case <-changes:
+		case <-timeout:
+			return errors.New("no answer from the till: is the scanner connected?")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		v = sess.View()
+	}
+	if totalQty(v) == totalQty(before) {
+		s.say("扫码 Scan %s → %s / %s", data, v.Notice.ZH, v.Notice.EN)
+		return nil
+	}
 	l := v.Lines[len(v.Lines)-1]
-	if len(v.Lines) == linesBefore { // merged into an earlier line
-		for _, x := range v.Lines {
-			if x.Barcode == code {
-				l = x
+	if len(v.Lines) == len(before.Lines) { // merged into an earlier line
+		for i := range v.Lines {
+			if v.Lines[i].Qty != before.Lines[i].Qty {
+				l = v.Lines[i]
 			}
 		}
 	}
-	s.say("扫码 Scan %s %s → %s", code, l.Name, verdict(l))
+	s.say("扫码 Scan %s %s → %s", l.Barcode, l.Name, verdict(l))
 	return nil
 }
 

@@ -27,7 +27,7 @@ func TestRun_scene(t *testing.T) {
 		"[days_supply]",
 		"on disk (fsync)",
 		"Bureau verified and stored records 1–",
-		"Dashboard: http://127.0.0.1:",
+		"Till API: http://127.0.0.1:",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("narration lacks %q:\n%s", want, got)
