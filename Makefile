@@ -37,16 +37,19 @@ check: ## fail if gofmt, go vet or go mod tidy would change anything
 	$(GO) mod tidy -diff
 
 fuzz: ## run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=1m)
-	@set -e; for pkg in $$($(GO) list ./...); do \
+	@set -e; log=$$(mktemp); for pkg in $$($(GO) list ./...); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 			echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
-			$(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) $$pkg >/dev/null || \
-				{ $(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) $$pkg; exit 1; }; \
+			$(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) $$pkg >$$log 2>&1 || \
+				{ cat $$log; rm -f $$log; exit 1; }; \
 		done; \
-	done
+	done; rm -f $$log
 
-bench: ## benchmarks (SPEC.md §8 budgets as ratios)
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+bench: deps ## SPEC.md §8 budgets, measured as ratios in one run, then a table
+	@{ \
+		$(GO) test -run='^$$' -bench='^BenchmarkBudgetCommit$$' -benchtime=2000x ./sync/ledger && \
+		$(GO) test -run='^$$' -bench='^BenchmarkBudgetDrain$$' -benchtime=1x -timeout=20m ./sync/ledger; \
+	} 2>&1 | $(GO) run ./internal/benchtable
 
 clean: ## remove build output
 	rm -rf $(BIN)

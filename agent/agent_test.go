@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,8 +27,10 @@ import (
 
 // Goods from testdata/catalog.csv.
 const (
-	metformin = "6901234567892" // chronic, one pack = 10 days
-	shampoo   = "6903148091050" // daily goods
+	metformin    = "6901234567892"        // prescription, chronic, one pack = 10 days
+	metforminBox = "81000100000000000017" // a traceability code of one box of it
+	shampoo      = "6903148091050"        // daily goods
+	prescription = "RX20260302000123"
 )
 
 const (
@@ -97,7 +100,7 @@ func TestTill_saleReachesBureau(t *testing.T) {
 		getJSON(t, api+"/api/session", &v)
 		return v.Card != nil && v.Card.Present
 	})
-	for _, code := range []string{"]E0" + metformin, "]E0" + shampoo} {
+	for _, code := range []string{"]Q1" + prescription, "]C0" + metforminBox, "]E0" + shampoo} {
 		if err := devs.Scan(code); err != nil {
 			t.Fatal(err)
 		}
@@ -163,6 +166,140 @@ func TestTill_saleReachesBureau(t *testing.T) {
 	}
 	if len(blocked.Lines) != 1 || blocked.Lines[0].Barcode != shampoo || blocked.Lines[0].Rule != "non_drug" || blocked.Lines[0].Decision != "block" {
 		t.Errorf("blocked attempt = %+v, want the shampoo under non_drug", blocked.Lines)
+	}
+	if err := tl.Ledger().Verify(); err != nil {
+		t.Errorf("till ledger: %v", err)
+	}
+}
+
+// TestTill_overrideAndReturn drives a hold, a pharmacist's override, a
+// sale and its return through the HTTP API of a till on real parts (real
+// pty devices, real ledger file, no broker), then checks the ledger.
+func TestTill_overrideAndReturn(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	devs, err := sim.Start(&sim.Opts{LinkDir: filepath.Join(dir, "dev")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { devs.Close() })
+	tl, err := agent.Open(agent.Config{
+		DataDir: filepath.Join(dir, "till"), CardPort: devs.CardPath(), ScannerPort: devs.ScannerPath(),
+		Baud: agent.DefaultBaud, Pharmacy: pharmacy, Till: till, Region: "330100",
+		Catalog: "../testdata/catalog.csv", Policy: "../testdata/policy.json", HTTP: "127.0.0.1:0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); tl.Run(ctx) }()
+	api := "http://" + tl.Addr()
+	waitUntil(t, "both devices connected", func() bool {
+		var st web.Status
+		getJSON(t, api+"/api/status", &st)
+		return st.Devices["card"].State == "connected" && st.Devices["scanner"].State == "connected"
+	})
+	var st web.Status
+	getJSON(t, api+"/api/status", &st)
+	if !strings.Contains(st.Policy.Version, "+local-") {
+		t.Errorf("policy version = %q, want the policy file's version + the catalogue hash", st.Policy.Version)
+	}
+
+	devs.Insert(sim.DemoHolders()[0])
+	waitUntil(t, "card on the session", func() bool {
+		var v session.View
+		getJSON(t, api+"/api/session", &v)
+		return v.Card != nil && v.Card.Present
+	})
+	// A prescription drug without a prescription is held.
+	if err := devs.Scan("]C0" + metforminBox); err != nil {
+		t.Fatal(err)
+	}
+	var v session.View
+	waitUntil(t, "a decided line", func() bool {
+		getJSON(t, api+"/api/session", &v)
+		return len(v.Lines) == 1
+	})
+	if l := v.Lines[0]; l.Decision != "hold" || l.Rule != "rx_required" {
+		t.Fatalf("line = %+v, want an rx_required hold", l)
+	}
+	if r := post(t, api+"/api/session/checkout", `{"payment":"insurance"}`); r.code != http.StatusConflict {
+		t.Fatalf("checkout with a hold = %d %s, want 409", r.code, r.body)
+	}
+	if r := post(t, api+"/api/session/override", `{"line":0,"pharmacist":"ph007","reason":"纸质处方已核对"}`); r.code != http.StatusOK {
+		t.Fatalf("override = %d %s", r.code, r.body)
+	}
+	r := post(t, api+"/api/session/checkout", `{"payment":"insurance","cashier":"c01"}`)
+	if r.code != http.StatusOK {
+		t.Fatalf("checkout = %d %s", r.code, r.body)
+	}
+	var rc session.Receipt
+	if err := json.Unmarshal(r.body, &rc); err != nil {
+		t.Fatal(err)
+	}
+
+	ret := func(refund string) response {
+		return post(t, api+"/api/returns", `{"sale_id":"`+rc.ID+`","refund":"`+refund+`","lines":[{"barcode":"`+metformin+`","qty":1,"drug_trac_codg":["`+metforminBox+`"]}]}`)
+	}
+	if r := ret("cash"); r.code != http.StatusConflict {
+		t.Errorf("cash refund of an insurance line = %d %s, want 409", r.code, r.body)
+	}
+	if r := ret("fund"); r.code != http.StatusOK {
+		t.Fatalf("return to the fund = %d %s", r.code, r.body)
+	}
+
+	var kinds []string
+	var override, sale, back *feed.Record
+	if err := tl.Ledger().Scan(1, func(e ledger.Entry) error {
+		var r feed.Record
+		if err := json.Unmarshal(e.Rec, &r); err != nil {
+			return err
+		}
+		switch r.Kind {
+		case feed.KindDevice:
+			return nil
+		case feed.KindOverride:
+			override = &r
+		case feed.KindSale:
+			sale = &r
+		case feed.KindReturn:
+			back = &r
+		}
+		kinds = append(kinds, r.Kind)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(kinds, ","); got != "blocked,override,sale,blocked,return" {
+		t.Errorf("records = %s, want the hold, the override, the sale, the refused cash refund and the return", got)
+	}
+	if override == nil || override.Pharmacist != "ph007" || override.Ref == "" {
+		t.Errorf("override = %+v", override)
+	}
+	if sale == nil || len(sale.Lines) != 1 || !sale.Lines[0].Overridden || sale.Lines[0].Pay != "insurance" {
+		t.Errorf("sale = %+v, want the overridden line on insurance", sale)
+	}
+	if back == nil || back.Ref != rc.ID || back.Payment == nil || back.Payment.Method != "fund" || len(back.Lines) != 1 || back.Lines[0].DrugTracCodg[0] != metforminBox {
+		t.Errorf("return = %+v", back)
+	}
+	// The returned box may be sold again: with the prescription it is allowed.
+	getJSON(t, api+"/api/session", &v)
+	if r := post(t, api+"/api/session/rx", `{"ref":"`+prescription+`"}`); r.code != http.StatusOK {
+		t.Fatalf("rx = %d %s", r.code, r.body)
+	}
+	devs.Insert(sim.DemoHolders()[0])
+	if err := devs.Scan("]C0" + metforminBox); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the returned box decided again", func() bool {
+		getJSON(t, api+"/api/session", &v)
+		return len(v.Lines) == 1
+	})
+	if l := v.Lines[0]; l.Decision != "allow" {
+		t.Errorf("returned box sold again = %+v, want allowed", l)
 	}
 	if err := tl.Ledger().Verify(); err != nil {
 		t.Errorf("till ledger: %v", err)

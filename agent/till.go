@@ -3,8 +3,8 @@ package agent
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tillguard/tillguard/agent/session"
@@ -39,10 +40,13 @@ type Till struct {
 	policyV  string
 	listener net.Listener
 	changes  *broadcast
+	disk     *diskBudget
+	policy   *policyState // policybundle.go: the bureau's bundles
+	tls      *tls.Config  // to the broker; nil = plain TCP
 }
 
 // Open prepares a till: it loads the key, opens and checks the ledger,
-// loads the catalogue, rebuilds the history and binds the HTTP address, so
+// loads the policy and the catalogue and binds the HTTP address, so
 // that every startup error surfaces before Run.
 func Open(cfg Config) (*Till, error) {
 	if err := cfg.Check(); err != nil {
@@ -61,26 +65,40 @@ func Open(cfg Config) (*Till, error) {
 	if err != nil {
 		return nil, err
 	}
+	pol, err := loadPolicy(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// The policy in force is the rules' version and the catalogue's bytes.
+	version = pol.Version + "+" + version
+	bureauKey, err := parseBureauKey(cfg.BureauKey)
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg, err := mqttclient.TLSFiles(cfg.TLSCA, cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	key, err := keys.LoadOrCreate(cfg.DataDir)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	led, err := ledger.Open(filepath.Join(cfg.DataDir, "ledger.db"), key, &ledger.Opts{Now: cfg.Now, Log: cfg.Log})
+	ledgerPath := filepath.Join(cfg.DataDir, "ledger.db")
+	lopts := &ledger.Opts{Now: cfg.Now, Log: cfg.Log}
+	// Compaction needs the file closed, so it runs before Open and gives
+	// back what earlier prunes freed. Failing (a full disk) is no reason
+	// not to start; a damaged file is reported by Open.
+	if _, err := ledger.Compact(ledgerPath, compactMinReclaim, lopts); err != nil {
+		cfg.Log.Warn("agent: ledger compaction skipped", "err", err)
+	}
+	led, err := ledger.Open(ledgerPath, key, lopts)
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	hist := session.NewHistory()
-	if err := led.Scan(1, func(e ledger.Entry) error {
-		var r feed.Record
-		if err := json.Unmarshal(e.Rec, &r); err != nil {
-			return fmt.Errorf("record %d: %w", e.Seq, err)
-		}
-		hist.Add(r)
-		return nil
-	}); err != nil {
-		led.Close()
-		return nil, fmt.Errorf("agent: rebuild history: %w", err)
-	}
+	pruneLedger(led, cfg)
+	// The history the rules need (purchases per card, trace codes sold,
+	// cards seen) is the ledger's own index, kept in each Append's
+	// transaction; ledger.Open built it if the file had none.
 	t := &Till{
 		cfg:     cfg,
 		log:     cfg.Log,
@@ -89,21 +107,30 @@ func Open(cfg Config) (*Till, error) {
 		alarms:  &alarms{now: cfg.Now},
 		policyV: version,
 		changes: newBroadcast(),
+		policy:  &policyState{pub: bureauKey, region: cfg.Region, version: version},
+		tls:     tlsCfg,
 	}
+	t.disk = &diskBudget{dir: cfg.DataDir, min: cfg.MinFree, free: cfg.FreeSpace, alarms: t.alarms, log: cfg.Log}
+	if t.disk.free == nil {
+		t.disk.free = ledger.FreeSpace
+	}
+	t.disk.check()
 	t.session = session.New(session.Config{
 		Pharmacy: cfg.Pharmacy,
 		Till:     cfg.Till,
 		Catalog:  cat,
-		Limits:   policy.DefaultLimits(),
-		Ledger:   &watchedLedger{Ledger: led, alarms: t.alarms},
-		History:  hist,
+		Limits:   pol.Limits(cfg.Region),
+		Deny:     pol.Denied,
+		Ledger:   &watchedLedger{Ledger: led, alarms: t.alarms, disk: t.disk},
+		Index:    led,
 		Now:      cfg.Now,
 		Log:      cfg.Log,
 		Beep:     t.devices.beep,
 		OnChange: t.changes.notify,
 	})
+	t.restorePolicy() // the bureau's last bundle, if one was saved
 	if cfg.Broker != "" {
-		t.uplink = uplink.New(led, cfg.Pharmacy, cfg.Till, &uplink.Opts{Log: cfg.Log, Now: cfg.Now})
+		t.uplink = uplink.New(led, cfg.Pharmacy, cfg.Till, &uplink.Opts{Log: cfg.Log, Now: cfg.Now, Region: cfg.Region, OnPolicy: t.onPolicy})
 	}
 	if cfg.HTTP != "" {
 		t.listener, err = net.Listen("tcp", cfg.HTTP)
@@ -113,6 +140,27 @@ func Open(cfg Config) (*Till, error) {
 		}
 	}
 	return t, nil
+}
+
+// loadPolicy reads --policy, or gives RULES.md's defaults without one. A
+// bad file stops the start with every problem in it listed.
+func loadPolicy(cfg Config) (*policy.Policy, error) {
+	if cfg.Policy == "" {
+		return policy.DefaultPolicy(), nil
+	}
+	f, err := os.Open(cfg.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("agent: policy: %w", err)
+	}
+	defer f.Close()
+	p, err := policy.LoadPolicy(f)
+	if err != nil {
+		return nil, fmt.Errorf("agent: policy %s: %w", cfg.Policy, err)
+	}
+	if _, ok := p.Regions[cfg.Region]; !ok {
+		cfg.Log.Info("agent: the policy has no limits for this region: its defaults apply", "region", cfg.Region, "policy", p.Version)
+	}
+	return p, nil
 }
 
 func loadCatalog(cfg Config) (*policy.Catalog, string, error) {
@@ -165,11 +213,13 @@ func (t *Till) Run(ctx context.Context) error {
 
 	run(func() { t.runCardReader(ctx) })
 	run(func() { t.runScanner(ctx) })
+	run(func() { t.maintain(ctx) })
 	if t.uplink != nil {
 		run(func() {
 			opts := mqttclient.Options{
 				Broker:   t.cfg.Broker,
 				ClientID: "tillguard-" + t.cfg.Pharmacy + "-" + t.cfg.Till,
+				TLS:      t.tls,
 				Log:      t.log,
 			}
 			if err := t.uplink.Run(ctx, opts); err != nil {
@@ -210,9 +260,10 @@ func (t *Till) Status() web.Status {
 		HeadSeq:  t.ledger.Head(),
 		AckedSeq: t.ledger.Acked(),
 		Devices:  t.devices.states(),
-		Policy:   web.Policy{Region: t.cfg.Region, Version: t.policyV},
-		Alarms:   t.alarms.list(),
+		Policy:   web.Policy{Region: t.cfg.Region, Version: t.policy.shownVersion()},
 	}
+	t.disk.check() // fresh on every look: statfs is cheap
+	st.Alarms = t.alarms.list()
 	depth, oldest, err := t.ledger.Outbox()
 	if err != nil {
 		t.log.Error("agent: outbox", "err", err)
@@ -231,13 +282,20 @@ func (t *Till) Status() web.Status {
 	return st
 }
 
-// watchedLedger raises the persist alarm while appends fail (SPEC.md §6).
+// watchedLedger raises the persist alarm while appends fail, and refuses
+// insurance sales while the disk budget is short (SPEC.md §6).
 type watchedLedger struct {
 	*ledger.Ledger
 	alarms *alarms
+	disk   *diskBudget
 }
 
 func (w *watchedLedger) Append(r *feed.Record) (ledger.Entry, error) {
+	if paysByInsurance(r) {
+		if err := w.disk.check(); err != nil {
+			return ledger.Entry{}, err
+		}
+	}
 	e, err := w.Ledger.Append(r)
 	if err != nil {
 		w.alarms.raise("ledger", "账本无法写入 / the ledger cannot persist: "+err.Error())
@@ -245,4 +303,91 @@ func (w *watchedLedger) Append(r *feed.Record) (ledger.Entry, error) {
 		w.alarms.clear("ledger")
 	}
 	return e, err
+}
+
+// paysByInsurance reports whether r is a sale with a line on insurance.
+func paysByInsurance(r *feed.Record) bool {
+	if r.Kind != feed.KindSale {
+		return false
+	}
+	for _, l := range r.Lines {
+		if l.Pay == session.PayInsurance {
+			return true
+		}
+	}
+	return false
+}
+
+// Ledger upkeep (SPEC.md §6: the file must not grow without bound, and a
+// filling disk must stop insurance sales before the ledger cannot persist).
+const (
+	compactMinReclaim = 8 << 20 // bytes worth a copy of the ledger at start
+	diskCheckEvery    = 10 * time.Second
+	pruneEvery        = 24 * time.Hour
+)
+
+// pruneLedger drops acknowledged records older than the retention. A
+// failure only delays it: the records stay.
+func pruneLedger(led *ledger.Ledger, cfg Config) {
+	if cfg.Retention <= 0 {
+		return
+	}
+	if _, err := led.Prune(cfg.Now().Add(-cfg.Retention)); err != nil {
+		cfg.Log.Error("agent: prune ledger", "err", err)
+	}
+}
+
+// maintain checks the disk budget and prunes the ledger until ctx ends.
+func (t *Till) maintain(ctx context.Context) {
+	disk := time.NewTicker(diskCheckEvery)
+	defer disk.Stop()
+	prune := time.NewTicker(pruneEvery)
+	defer prune.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-disk.C:
+			t.disk.check()
+		case <-prune.C:
+			pruneLedger(t.ledger, t.cfg)
+		}
+	}
+}
+
+// diskBudget raises the "disk" alarm while the data dir's file system has
+// less than min bytes free, and clears it when space returns.
+type diskBudget struct {
+	dir    string
+	min    uint64 // 0 = no check
+	free   func(dir string) (uint64, error)
+	alarms *alarms
+	log    *slog.Logger
+	low    atomic.Bool // for logging changes only
+}
+
+// check returns an error while the budget is short. A failed statfs counts
+// as short: insurance sales fail closed.
+func (d *diskBudget) check() error {
+	if d.min == 0 {
+		return nil
+	}
+	free, err := d.free(d.dir)
+	if err == nil && free >= d.min {
+		if d.low.Swap(false) {
+			d.log.Info("agent: disk space back", "free_bytes", free, "min_free_bytes", d.min)
+		}
+		d.alarms.clear("disk")
+		return nil
+	}
+	msg := fmt.Sprintf("磁盘空间不足，暂停医保销售 / low disk: %s free on %s, under --min-free %s: no insurance sale",
+		FormatBytes(free), d.dir, FormatBytes(d.min))
+	if err != nil {
+		msg = "无法检查磁盘空间，暂停医保销售 / cannot check free disk space: no insurance sale: " + err.Error()
+	}
+	if !d.low.Swap(true) {
+		d.log.Error("agent: "+msg, "free_bytes", free, "min_free_bytes", d.min)
+	}
+	d.alarms.raise("disk", msg)
+	return errors.New("agent: " + msg)
 }

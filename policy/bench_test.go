@@ -42,24 +42,64 @@ func benchCatalog(tb testing.TB, n int) (*Catalog, []string) {
 }
 
 // BenchmarkDecide measures one scan at the counter: a catalogue lookup and
-// a decision against a chronic patient's half year of purchases
-// (SPEC.md §8: median under 20 µs with 100 000 items).
+// a decision with everything the ledger index returns for the card: a
+// chronic patient's half year of purchases (~75 lines), the cards seen at
+// the till in the burst window, and a basket of three lines (SPEC.md §8:
+// median under 20 µs with 100 000 items). Decide sees only the card's own
+// history, so the ledger's size cannot change this number;
+// BenchmarkDecide_cardHistory shows how it grows with that history alone.
 func BenchmarkDecide(b *testing.B) {
 	c, barcodes := benchCatalog(b, 100_000)
-	now := time.Date(2025, 6, 30, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))
-	// Four chronic generics refilled about every ten days for six months,
-	// plus a few acute courses: ~75 lines.
-	var hist []Purchase
+	benchDecide(b, c, barcodes, benchHistory(c, barcodes, 180))
+}
+
+// BenchmarkDecide_cardHistory decides against one card's history of
+// growing length (a chronic patient refilling for months to years).
+func BenchmarkDecide_cardHistory(b *testing.B) {
+	c, barcodes := benchCatalog(b, 100_000)
+	for _, days := range []int{30, 180, 720} {
+		h := benchHistory(c, barcodes, days)
+		b.Run(fmt.Sprintf("purchases=%d", len(h.Purchases)), func(b *testing.B) {
+			benchDecide(b, c, barcodes, h)
+		})
+	}
+}
+
+var benchNow = time.Date(2025, 6, 30, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))
+
+// benchHistory is what the index returns for one card that has refilled
+// four chronic generics every ten days for the last span days, plus a few
+// acute courses, and for a till that saw three other cards lately.
+func benchHistory(c *Catalog, barcodes []string, span int) History {
+	var h History
 	for g := range 4 {
 		it, _ := c.Lookup(barcodes[g*6])
-		for d := 180; d > 0; d -= 10 {
-			hist = append(hist, Purchase{Generic: it.Generic(), Days: 10, At: now.AddDate(0, 0, -d-g)})
+		for d := span; d > 0; d -= 10 {
+			h.Purchases = append(h.Purchases, Purchase{Generic: it.Generic(), Days: 10, At: benchNow.AddDate(0, 0, -d-g)})
 		}
 	}
 	for k := range 3 {
 		it, _ := c.Lookup(barcodes[1+k*6])
-		hist = append(hist, Purchase{Generic: it.Generic(), Days: 3, At: now.AddDate(0, 0, -30*k-5)})
+		h.Purchases = append(h.Purchases, Purchase{Generic: it.Generic(), Days: 3, At: benchNow.AddDate(0, 0, -30*k-5)})
 	}
+	for k := range 3 {
+		h.RecentCards = append(h.RecentCards, CardSeen{No: fmt.Sprintf("B%08d", k), At: benchNow.Add(-time.Duration(k+1) * time.Minute)})
+	}
+	return h
+}
+
+func benchDecide(b *testing.B, c *Catalog, barcodes []string, h History) {
+	lim := DefaultLimits()
+	lim.Hours = &Hours{Open: "08:00", Close: "22:00"}
+	card := &Card{Type: "03", No: "A12345678", Expires: "2030-12-31"}
+	basket := Basket{RxRef: "RX1"}
+	for k := range 3 {
+		it, _ := c.Lookup(barcodes[10+k])
+		basket.Others = append(basket.Others, Line{Barcode: it.Barcode, Item: &it, Qty: 1,
+			Traces: []string{it.TracePrefix + fmt.Sprintf("%013d", k)}})
+	}
+	deny := map[string]bool{"X0000001": true}
+	denied := func(no string) bool { return deny[no] }
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -67,10 +107,14 @@ func BenchmarkDecide(b *testing.B) {
 		i++
 		it, ok := c.Lookup(bc)
 		var p *Item
+		var traces []string
 		if ok {
 			p = &it
+			if it.TracePrefix != "" {
+				traces = []string{it.TracePrefix + "0000000000001"}
+			}
 		}
-		_ = Decide(Scan{Barcode: bc, Item: p, Qty: 1}, hist, DefaultLimits(), now)
+		_ = Decide(Line{Barcode: bc, Item: p, Qty: 1, Traces: traces}, card, basket, h, lim, denied, benchNow)
 	}
 }
 

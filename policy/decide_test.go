@@ -2,6 +2,7 @@ package policy
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,11 +26,36 @@ var cst = time.FixedZone("CST", 8*3600)
 // day returns 09:30 on day n of the worked example, China time.
 func day(n int) time.Time { return time.Date(2025, 3, 10+n, 9, 30, 0, 0, cst) }
 
+// testCard is a valid card; tests of the days rules decide with it and a
+// prescription in the basket, so that only days_supply can fire.
+var testCard = &Card{Type: "03", No: "A12345678", Expires: "2030-12-31"}
+
+// decide decides qty packs of it (nil: bc is unknown) on testCard with a
+// prescription, history hist, limits lim.
+func decide(it *Item, bc string, qty int, longRx bool, hist []Purchase, lim Limits, now time.Time) Decision {
+	return Decide(Line{Barcode: bc, Item: it, Qty: qty}, testCard, Basket{RxRef: "RX1", LongRx: longRx},
+		History{Purchases: hist}, lim, nil, now)
+}
+
+// same compares decisions, findings included.
+func same(a, b Decision) bool {
+	if len(a.Findings) != len(b.Findings) {
+		return false
+	}
+	for i := range a.Findings {
+		if a.Findings[i] != b.Findings[i] {
+			return false
+		}
+	}
+	return a.Verdict == b.Verdict && a.Rule == b.Rule && a.ReasonZH == b.ReasonZH && a.ReasonEN == b.ReasonEN &&
+		a.Days == b.Days && a.OnHand == b.OnHand && a.Limit == b.Limit
+}
+
 // buy decides a scan and, when allowed, adds it to the card's history the
 // way the session does.
 func buy(t *testing.T, hist *[]Purchase, it Item, qty int, at time.Time) Decision {
 	t.Helper()
-	d := Decide(Scan{Barcode: it.Barcode, Item: &it, Qty: qty}, *hist, DefaultLimits(), at)
+	d := decide(&it, it.Barcode, qty, false, *hist, DefaultLimits(), at)
 	if d.Verdict == Allow && d.Days > 0 {
 		*hist = append(*hist, Purchase{Generic: it.Generic(), Days: d.Days, At: at})
 	}
@@ -47,11 +73,13 @@ func TestDecide_workedExample(t *testing.T) {
 		{0, Decision{Verdict: Allow, Days: 10, OnHand: 0, Limit: 15}, "on hand 0 → 10"},
 		{3, Decision{Verdict: Block, Rule: RuleDaysSupply, Days: 10, OnHand: 7, Limit: 15,
 			ReasonZH: "已有 7 天用量，再购 10 天将超过 15 天上限",
-			ReasonEN: "7 days on hand + 10 new would exceed the 15-day limit"}, "7 + 10 = 17 > 15"},
+			ReasonEN: "7 days on hand + 10 new would exceed the 15-day limit",
+			Findings: []Finding{{RuleDaysSupply, Block, "已有 7 天用量，再购 10 天将超过 15 天上限",
+				"7 days on hand + 10 new would exceed the 15-day limit"}}}, "7 + 10 = 17 > 15"},
 		{6, Decision{Verdict: Allow, Days: 10, OnHand: 4, Limit: 15}, "4 + 10 = 14 ≤ 15"},
 	}
 	for _, s := range steps {
-		if got := buy(t, &hist, metforminA, 1, day(s.day)); got != s.want {
+		if got := buy(t, &hist, metforminA, 1, day(s.day)); !same(got, s.want) {
 			t.Errorf("day %d (%s):\n got %+v\nwant %+v", s.day, s.comment, got, s.want)
 		}
 	}
@@ -106,15 +134,15 @@ func TestDecide_limits(t *testing.T) {
 		{"long Rx counts on hand", metforminA, 8, true, DefaultLimits(), metHist(5, 0), Block, 80, 84, "已有 5 天用量，再购 80 天将超过 84 天上限"},
 		{"long Rx on an acute drug", amoxicillin, 20, true, DefaultLimits(), nil, Allow, 45, 84, ""},
 		// A region with tighter limits (001_5780b94b1abdec55.txt:1161: 3–5 / 7–10 days).
-		{"region acute", amoxicillin, 2, false, Limits{AcuteDays: 5, ChronicDays: 10, LongRxDays: 20}, nil, Allow, 5, 5, ""},
-		{"region chronic", metforminA, 1, false, Limits{AcuteDays: 5, ChronicDays: 9, LongRxDays: 20}, nil, Block, 10, 9, ""},
+		{"region acute", amoxicillin, 2, false, days(5, 10, 20), nil, Allow, 5, 5, ""},
+		{"region chronic", metforminA, 1, false, days(5, 9, 20), nil, Block, 10, 9, ""},
 		{"no course: acute limit", withCourse(metforminA, ""), 1, false, DefaultLimits(), nil, Block, 10, 7, ""},
-		{"zero limits fail closed", metforminA, 1, false, Limits{}, nil, Block, 10, 0, ""},
+		{"zero limits fail closed", metforminA, 1, false, days(0, 0, 0), nil, Block, 10, 0, ""},
 		{"absurd quantity", metforminA, math.MaxInt / 2, false, DefaultLimits(), metHist(5, 0), Block, math.MaxInt, 15, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := Decide(Scan{Barcode: tt.it.Barcode, Item: &tt.it, Qty: tt.qty, LongRx: tt.longRx}, tt.hist, tt.lim, day(0))
+			d := decide(&tt.it, tt.it.Barcode, tt.qty, tt.longRx, tt.hist, tt.lim, day(0))
 			if d.Verdict != tt.verdict || d.Days != tt.days || d.Limit != tt.limit {
 				t.Fatalf("got %+v, want %s with %d days, limit %d", d, tt.verdict, tt.days, tt.limit)
 			}
@@ -126,6 +154,13 @@ func TestDecide_limits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// days returns the default limits with other day limits.
+func days(acute, chronic, longRx int) Limits {
+	l := DefaultLimits()
+	l.AcuteDays, l.ChronicDays, l.LongRxDays = acute, chronic, longRx
+	return l
 }
 
 // metHist is one metformin purchase leaving onHand days at day(at).
@@ -179,7 +214,7 @@ func TestDecide_order(t *testing.T) {
 			if tt.item != nil {
 				bc = tt.item.Barcode
 			}
-			d := Decide(Scan{Barcode: bc, Item: tt.item, Qty: tt.qty}, overHist, DefaultLimits(), day(0))
+			d := decide(tt.item, bc, tt.qty, false, overHist, DefaultLimits(), day(0))
 			if d.Verdict != tt.verdict || d.Rule != tt.rule || d.Days != tt.wantDays {
 				t.Fatalf("got %+v, want %s %q with %d days", d, tt.verdict, tt.rule, tt.wantDays)
 			}
@@ -198,7 +233,7 @@ func TestDecide_order(t *testing.T) {
 
 func TestDecide_unknownBarcodeShortened(t *testing.T) {
 	long := strings.Repeat("条", 20) // 60 bytes
-	d := Decide(Scan{Barcode: long, Qty: 1}, nil, DefaultLimits(), day(0))
+	d := decide(nil, long, 1, false, nil, DefaultLimits(), day(0))
 	want := "条码 " + strings.Repeat("条", 10) + "… 不在商品目录中，不能用医保支付"
 	if d.Verdict != Block || d.Rule != RuleNotCovered || d.ReasonZH != want {
 		t.Fatalf("got %+v\nwant ReasonZH %q", d, want)
@@ -295,41 +330,144 @@ func TestItem_Generic(t *testing.T) {
 	}
 }
 
-// TestRuleCatalogue checks every reason belongs to a rule with a severity
-// and fills all its placeholders.
-func TestRuleCatalogue(t *testing.T) {
-	seen := map[RuleID]bool{}
-	f := facts{barcode: "6900000000000", name: "N", category: CategoryFood, days: 1, onHand: 2, limit: 3}
-	n := 0
-	for r := reason(1); ; r++ {
-		id, zh, en := r.text()
-		if id == "" {
-			break
+// ephedrine is the catalogue's pseudoephedrine compound.
+var ephedrine = Item{Barcode: "6905153009174", TracePrefix: "8104428", MedListCodg: "XR05XAF061E002010101562",
+	Name: "复方盐酸伪麻黄碱缓释胶囊 10粒", Category: CategoryDrug, Covered: true, Control: "ephedrine",
+	Course: CourseAcute, PackUnits: 10, DailyUnits: 2, PriceFen: 1950}
+
+func rules(d Decision) []RuleID {
+	var ids []RuleID
+	for _, f := range d.Findings {
+		ids = append(ids, f.Rule)
+	}
+	return ids
+}
+
+// TestDecide_noCard checks the cash context: no card rules, no days or
+// payment rules, but a controlled class still needs the buyer's identity.
+func TestDecide_noCard(t *testing.T) {
+	lim := DefaultLimits()
+	lim.Hours = &Hours{"08:00", "09:00"}
+	recent := History{Purchases: metHist(15, 0), RecentCards: []CardSeen{{"B1", day(0)}, {"B2", day(0)}, {"B3", day(0)}, {"B4", day(0)}, {"B5", day(0)}}}
+	deny := func(string) bool { return true }
+	d := Decide(Line{Barcode: metforminA.Barcode, Item: &metforminA, Qty: 1}, nil, Basket{RxRef: "R"}, recent, lim, deny, day(0))
+	if d.Verdict != Allow || d.Limit != 0 || d.Days != 10 {
+		t.Errorf("metformin without a card: %+v", d)
+	}
+	d = Decide(Line{Barcode: ephedrine.Barcode, Item: &ephedrine, Qty: 1}, nil, Basket{}, recent, lim, deny, day(0))
+	if d.Verdict != Block || d.Rule != RuleSpecialControl || d.ReasonZH != "含麻黄碱类复方制剂须登记购买人身份，请先读社保卡" {
+		t.Errorf("ephedrine without a card: %+v", d)
+	}
+}
+
+// TestDecide_manyFindings checks that the most severe finding decides, the
+// first in RULES.md's order among equals, and that every finding is kept.
+func TestDecide_manyFindings(t *testing.T) {
+	lim := DefaultLimits()
+	lim.Hours = &Hours{"08:00", "09:00"}
+	card := &Card{No: "X1", Expires: "2020-01-01"}
+	deny := func(no string) bool { return no == "X1" }
+	it := metforminA
+	it.TracePrefix = "8100010"
+	d := Decide(Line{Barcode: it.Barcode, Item: &it, Qty: 2, Manual: true}, card, Basket{}, History{}, lim, deny, day(0))
+	want := []RuleID{RuleDaysSupply, RuleRxRequired, RuleTraceMissing, RuleCardExpired, RuleCardBlocked, RuleOffHours, RuleManualEntry}
+	if !slices.Equal(rules(d), want) || d.Verdict != Block || d.Rule != RuleDaysSupply {
+		t.Fatalf("got %s by %s with %v, want block by days_supply with %v", d.Verdict, d.Rule, rules(d), want)
+	}
+	if Overridable(d) {
+		t.Error("a block is overridable")
+	}
+	// Without the blocks, the hold decides and can be overridden.
+	d = Decide(Line{Barcode: it.Barcode, Item: &it, Qty: 1, Traces: []string{"81000100000000000001"}}, testCard, Basket{}, History{}, lim, nil, day(0))
+	if d.Verdict != Hold || d.Rule != RuleRxRequired || !Overridable(d) || len(d.Findings) != 2 {
+		t.Errorf("got %+v, want held by rx_required, then off_hours", d)
+	}
+	if Overridable(Decision{Verdict: Flag}) || Overridable(Decision{Verdict: Allow}) {
+		t.Error("flag or allow overridable")
+	}
+}
+
+// TestDecide_limitsFailClosed checks settings a hand-built Limits could
+// carry: required rules ignore Off, a severity RULES.md does not allow is
+// ignored, and unreadable hours or expiry dates hold or block.
+func TestDecide_limitsFailClosed(t *testing.T) {
+	lim := DefaultLimits()
+	lim.Off = map[RuleID]bool{RuleNonDrug: true, RuleNotCovered: true, RuleManualEntry: true}
+	lim.Severity = map[RuleID]Verdict{RuleDaysSupply: Flag, RuleNonDrug: Allow, RuleTraceMissing: Block}
+	if d := decide(&shampoo, shampoo.Barcode, 1, false, nil, lim, day(0)); d.Verdict != Block || d.Rule != RuleNonDrug {
+		t.Errorf("non_drug switched off or lowered: %+v", d)
+	}
+	if d := decide(nil, "1", 1, false, nil, lim, day(0)); d.Verdict != Block || d.Rule != RuleNotCovered {
+		t.Errorf("not_covered switched off: %+v", d)
+	}
+	if d := decide(&metforminA, metforminA.Barcode, 2, false, nil, lim, day(0)); d.Verdict != Block {
+		t.Errorf("days_supply lowered to flag: %+v", d)
+	}
+	l := Line{Barcode: metforminA.Barcode, Item: &metforminA, Qty: 1, Manual: true}
+	if d := Decide(l, testCard, Basket{RxRef: "R"}, History{}, lim, nil, day(0)); d.Verdict != Allow {
+		t.Errorf("manual_entry switched off still fires: %+v", d)
+	}
+	lim = DefaultLimits()
+	lim.Hours = &Hours{"8am", "10pm"}
+	if d := decide(&metforminA, metforminA.Barcode, 1, false, nil, lim, day(0)); d.Verdict != Hold || d.Rule != RuleOffHours {
+		t.Errorf("bad hours: %+v", d)
+	}
+	bad := &Card{No: "A1", Expires: "2025-02-30"}
+	if d := Decide(l, bad, Basket{RxRef: "R"}, History{}, DefaultLimits(), nil, day(0)); d.Rule != RuleCardExpired ||
+		d.ReasonZH != "社保卡有效期 2025-02-30 无法识别" {
+		t.Errorf("bad expiry: %+v", d)
+	}
+}
+
+// TestDecide_burst checks the burst count: distinct cards, this one not
+// counted twice, only within the window.
+func TestDecide_burst(t *testing.T) {
+	now := day(0)
+	seen := func(nos ...string) []CardSeen {
+		var out []CardSeen
+		for i, no := range nos {
+			out = append(out, CardSeen{no, now.Add(-time.Duration(i+1) * time.Minute)})
 		}
-		n++
-		seen[id] = true
-		if zh == "" || en == "" {
-			t.Errorf("reason %d of %s has no text", r, id)
-		}
-		d := refuse(Decision{}, r, f)
-		if d.Verdict != Block || d.Rule != id {
-			t.Errorf("reason %d: %+v", r, d)
-		}
-		for _, s := range []string{d.ReasonZH, d.ReasonEN} {
-			if strings.ContainsAny(s, "{}") {
-				t.Errorf("reason %d left a placeholder: %q", r, s)
-			}
+		return out
+	}
+	tests := []struct {
+		name string
+		seen []CardSeen
+		want Verdict
+	}{
+		{"four others", seen("B1", "B2", "B3", "B4"), Hold},
+		{"three others", seen("B1", "B2", "B3"), Allow},
+		{"repeats count once", seen("B1", "B2", "B1", "B3", "B2"), Allow},
+		{"this card not counted", seen("B1", "B2", "B3", testCard.No), Allow},
+		{"old ones out", append(seen("B1", "B2", "B3"), CardSeen{"B4", now.Add(-10 * time.Minute)}), Allow},
+		{"future ones out", append(seen("B1", "B2", "B3"), CardSeen{"B4", now.Add(time.Minute)}), Allow},
+		{"many", seen("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9"), Hold},
+	}
+	for _, tt := range tests {
+		l := Line{Barcode: metforminA.Barcode, Item: &metforminA, Qty: 1}
+		d := Decide(l, testCard, Basket{RxRef: "R"}, History{RecentCards: tt.seen}, DefaultLimits(), nil, now)
+		if d.Verdict != tt.want {
+			t.Errorf("%s: %+v, want %s", tt.name, d, tt.want)
 		}
 	}
-	if n != 6 {
-		t.Errorf("%d reasons, want 6", n)
+}
+
+func TestDecideReturn(t *testing.T) {
+	tests := []struct {
+		paid, to string
+		want     Verdict
+	}{
+		{"insurance", "fund", Allow},
+		{"insurance", "cash", Block},
+		{"insurance", "", Block},
+		{"", "cash", Block}, // unknown payment counts as insurance
+		{"cash", "cash", Allow},
+		{"cash", "fund", Allow},
 	}
-	for _, id := range []RuleID{RuleNonDrug, RuleNotCovered, RuleDaysSupply} {
-		if !seen[id] {
-			t.Errorf("rule %s has no reason", id)
+	for _, tt := range tests {
+		d := DecideReturn(Return{PaidBy: tt.paid, RefundTo: tt.to})
+		if d.Verdict != tt.want || (d.Verdict == Block) != (d.Rule == RuleCashRefund && len(d.Findings) == 1) {
+			t.Errorf("%s → %s: %+v, want %s", tt.paid, tt.to, d, tt.want)
 		}
-	}
-	if got := DefaultLimits(); got != (Limits{AcuteDays: 7, ChronicDays: 15, LongRxDays: 84}) {
-		t.Errorf("DefaultLimits = %+v", got)
 	}
 }

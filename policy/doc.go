@@ -1,20 +1,24 @@
-// Package policy decides, for one scanned item, whether it may go on a
-// medical-insurance sale, and loads the catalogue those decisions read.
+// Package policy decides, for one scanned line, whether it may go on a
+// medical-insurance sale, and loads the catalogue and the policy file
+// those decisions read.
 //
 // It is pure: no files, network, storage or clocks. The caller passes the
-// catalogue's bytes, the card's earlier purchases and the time, and gets a
-// Decision with a stable rule id and a reason the cashier reads in Chinese
-// with English beside it. The rules, their defaults and their sources are
-// in RULES.md; each rule's doc comment cites the seed lines it
-// rests on (seeds/<file>:<line>).
+// line, the card, the rest of the basket, the history the ledger index
+// returns for this card and till (History), the region's Limits and the
+// time, and gets a Decision: every finding of RULES.md's fifteen rules
+// (Rules lists them with their ids, severities and sources; each rule's
+// doc comment cites its seed lines, seeds/<file>:<line>), the most severe
+// deciding (block > hold > flag; RULES.md's order between equals), each
+// with a reason the cashier reads in Chinese with English beside it and
+// the numbers behind it. A hold can be overridden by a pharmacist
+// (Overridable); a block cannot. Returns are decided by DecideReturn.
 //
-// Checks run in a fixed order and the first that fails decides:
+// Decide's cost depends on the card's own history and the basket only:
+// the ledger's size never reaches it.
 //
-//	unknown barcode       → not_covered (fail closed)
-//	non-drug category     → non_drug
-//	not covered / no code → not_covered
-//	days of supply        → days_supply
-//
-// Every limit is a parameter (Limits), never a constant: regions differ and
-// the bureau's policy bundle sets them.
+// Every limit is a parameter (Limits), never a constant: regions differ
+// and the bureau's policy bundle sets them. LoadPolicy reads them from a
+// strict JSON policy file (testdata/policy.json at the repository's top is
+// a documented sample); the scenario cases in testdata/<case>/ show every
+// rule at every severity it can have.
 package policy

@@ -60,7 +60,7 @@ func FuzzLoadCatalog(f *testing.F) {
 				t.Fatalf("negative number in %+v", it)
 			}
 			// Whatever loads must decide without panicking.
-			_ = Decide(Scan{Barcode: it.Barcode, Item: &it, Qty: 1}, nil, DefaultLimits(), day(0))
+			_ = decide(&it, it.Barcode, 1, false, nil, DefaultLimits(), day(0))
 		}
 	})
 }

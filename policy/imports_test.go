@@ -15,7 +15,7 @@ import (
 // standard packages.
 func TestImports_pure(t *testing.T) {
 	allowed := map[string]bool{
-		"bytes": true, "encoding/csv": true, "errors": true, "fmt": true, "io": true,
+		"bytes": true, "encoding/csv": true, "encoding/json": true, "maps": true, "errors": true, "fmt": true, "io": true,
 		"math": true, "slices": true, "strconv": true, "strings": true, "time": true,
 		"unicode/utf8": true,
 	}

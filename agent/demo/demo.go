@@ -171,10 +171,13 @@ type scene struct {
 	step    int
 }
 
-// The scene's goods, from catalog.csv.
+// The scene's goods, from catalog.csv: two boxes of metformin (trace
+// prefix 8100010, one box = 10 days), a shampoo, and the prescription.
 const (
-	metformin = "6901234567892"
-	shampoo   = "6903148091050"
+	metforminBox1 = "81000100000000000017"
+	metforminBox2 = "81000100000000000024"
+	shampoo       = "6903148091050"
+	prescription  = "RX20260302000123"
 )
 
 func (s *scene) play(ctx context.Context) error {
@@ -200,8 +203,10 @@ func (s *scene) play(ctx context.Context) error {
 	c := sess.View().Card
 	s.say("刷卡 Card read: %s %s, region %s", c.Name, c.No, c.Region)
 
-	for _, code := range []string{metformin, shampoo, metformin} {
-		if err := s.scan(ctx, "]E0"+code); err != nil {
+	// Metformin is a prescription drug (rx=1): the prescription comes
+	// first, and each box is scanned by its traceability code.
+	for _, code := range []string{"]Q1" + prescription, "]C0" + metforminBox1, "]E0" + shampoo, "]C0" + metforminBox2} {
+		if err := s.scan(ctx, code); err != nil {
 			return err
 		}
 	}
@@ -269,6 +274,8 @@ func verdict(l session.LineView) string {
 	switch l.Decision {
 	case "allow":
 		return fmt.Sprintf("✔ 允许 allowed (%d 天 days, qty %d)", l.Days, l.Qty)
+	case "flag":
+		return fmt.Sprintf("⚑ 标记 flagged [%s] %s / %s (%d 天 days, qty %d)", l.Rule, l.ReasonZH, l.ReasonEN, l.Days, l.Qty)
 	default:
 		return fmt.Sprintf("✘ %s [%s] %s / %s", strings.ToUpper(l.Decision), l.Rule, l.ReasonZH, l.ReasonEN)
 	}

@@ -22,6 +22,7 @@ func TestRun_scene(t *testing.T) {
 	got := out.String()
 	for _, want := range []string{
 		"Card read: 王**",
+		"已录入处方 RX20260302000123",
 		"✔ 允许 allowed (10 天 days, qty 1)",
 		"[non_drug]",
 		"[days_supply]",

@@ -1,9 +1,11 @@
 package session
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,17 +22,17 @@ const (
 	PaySplit     = "split" // insurance for what policy allows, cash for the rest
 )
 
-// Errors the caller branches on. ErrConflict covers every reason a session
-// cannot be checked out as asked; ErrPersist means the ledger refused the
-// record and nothing was sold.
-var (
-	ErrConflict = errors.New("session: cannot check out")
-	ErrPersist  = errors.New("session: ledger cannot persist")
-)
-
 // Appender stores a record durably and assigns its seq.
 type Appender interface {
 	Append(r *feed.Record) (ledger.Entry, error)
+}
+
+// Index is the ledger's history index (sync/ledger): what the rules need
+// to know about earlier records, at a cost that does not grow with the
+// ledger.
+type Index interface {
+	History(q ledger.HistoryQuery) (ledger.History, error)
+	Sale(id string) (ledger.Sale, error)
 }
 
 // Card is the buyer's card as the session needs it. Name and SSN never
@@ -47,13 +49,17 @@ type Card struct {
 type Config struct {
 	Pharmacy, Till string
 	Catalog        *policy.Catalog
-	Limits         policy.Limits
+	Limits         policy.Limits            // the region's limits in force
+	Deny           func(cardNo string) bool // the bureau's deny list; nil = empty
 	Ledger         Appender
-	History        *History
+	Index          Index // nil = no history: every card starts clean (tests of one sale)
 	Now            func() time.Time
 	Log            *slog.Logger
 	Beep           func(n int) // audible feedback; nil = silent
 	OnChange       func()      // after every change, for live screens; must not block
+	// OnDecision sees every decision and how long it took (metrics);
+	// nil = none. It must not block.
+	OnDecision func(rule, verdict string, d time.Duration)
 }
 
 // Session is the one open customer session of a till. It is safe for
@@ -66,16 +72,22 @@ type Session struct {
 	present bool // card in the reader (a voucher counts as present)
 	lines   []*line
 	rxRef   string
+	longRx  bool
 	notice  *Notice
+
+	retMu sync.Mutex // serialises returns: each checks what is left to return
 }
 
 type line struct {
-	barcode string
-	item    *policy.Item // nil: not in the catalogue
-	qty     int
-	traces  []string
-	dec     policy.Decision
-	logged  bool // a blocked/held record was written for the current decision
+	barcode    string
+	item       *policy.Item // nil: not in the catalogue
+	qty        int
+	traces     []string
+	manual     bool // keyed in, not scanned
+	dec        policy.Decision
+	overridden bool   // a pharmacist released the hold
+	recID      string // id of the record of the current decision
+	logged     bool   // a record was written for the current decision
 }
 
 // Notice is the last message for the cashier that is not about a line.
@@ -92,8 +104,8 @@ func New(cfg Config) *Session {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.History == nil {
-		cfg.History = NewHistory()
+	if cfg.Deny == nil {
+		cfg.Deny = func(string) bool { return false }
 	}
 	return &Session{cfg: cfg}
 }
@@ -149,8 +161,7 @@ func (s *Session) Scan(c scanner.Code) {
 	s.notice = nil
 	switch c.Kind {
 	case scanner.KindRx:
-		s.rxRef = c.Rx
-		s.notice = &Notice{ZH: "已录入处方 " + c.Rx, EN: "Prescription " + c.Rx + " entered"}
+		s.setRx(c.Rx, false)
 	case scanner.KindVoucher:
 		// The voucher is an opaque token only the bureau can resolve; it
 		// identifies the buyer for this sale.
@@ -173,6 +184,104 @@ func (s *Session) Scan(c scanner.Code) {
 	}
 }
 
+// maxManualQty bounds a keyed-in quantity: a typo, not a sale.
+const maxManualQty = 999
+
+// AddManual adds a line keyed in by the cashier instead of scanned
+// (RULES.md manual_entry): qty packs of barcode, decided at once.
+func (s *Session) AddManual(barcode string, qty int) error {
+	if barcode == "" || len(barcode) > 64 {
+		return fmt.Errorf("%w: barcode must be 1–64 characters", ErrInvalid)
+	}
+	if qty < 1 || qty > maxManualQty {
+		return fmt.Errorf("%w: qty %d, want 1–%d", ErrInvalid, qty, maxManualQty)
+	}
+	s.mu.Lock()
+	defer s.changed()
+	defer s.mu.Unlock()
+	s.notice = nil
+	it, ok := s.cfg.Catalog.Lookup(barcode)
+	l := &line{barcode: barcode, item: itemOrNil(it, ok), qty: qty, manual: true}
+	l.dec = s.decide(l, l.qty, l.traces, len(s.lines), s.cfg.Now())
+	s.lines = append(s.lines, l)
+	s.record(l)
+	s.beep(l.dec)
+	return nil
+}
+
+// SetRx enters a prescription reference for this sale by hand or API (the
+// scanner's "RX…" codes arrive through Scan), and re-decides the basket:
+// prescription drugs held for want of one are released. long marks a long
+// prescription (长期处方), which raises the days-supply limit.
+func (s *Session) SetRx(ref string, long bool) error {
+	if !validRx(ref) {
+		return fmt.Errorf("%w: prescription reference %q: want RX and 6–32 characters 0-9 A-Z", ErrInvalid, ref)
+	}
+	s.mu.Lock()
+	defer s.changed()
+	defer s.mu.Unlock()
+	s.setRx(ref, long)
+	return nil
+}
+
+func (s *Session) setRx(ref string, long bool) {
+	s.rxRef, s.longRx = ref, long
+	s.notice = &Notice{ZH: "已录入处方 " + ref, EN: "Prescription " + ref + " entered"}
+	s.redecide()
+}
+
+// validRx is the scanner's rule for a prescription reference
+// (PROTOCOLS.md, ]Q1 "RX…"), so a typed one is held to the same.
+func validRx(ref string) bool {
+	rest, ok := strings.CutPrefix(ref, "RX")
+	if !ok || len(rest) < 6 || len(rest) > 32 {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		if b := rest[i]; !(b >= '0' && b <= '9' || b >= 'A' && b <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// Override releases a held line on a pharmacist's authority: line is its
+// position in View().Lines, from 0. Only a hold can be released; the
+// override is a ledger record of its own (kind override, ref the hold's
+// record) before the line counts as released.
+func (s *Session) Override(line int, pharmacist, reason string) error {
+	pharmacist, reason = strings.TrimSpace(pharmacist), strings.TrimSpace(reason)
+	if pharmacist == "" || reason == "" {
+		return fmt.Errorf("%w: an override needs the pharmacist's id and a reason", ErrInvalid)
+	}
+	s.mu.Lock()
+	defer s.changed()
+	defer s.mu.Unlock()
+	if line < 0 || line >= len(s.lines) {
+		return fmt.Errorf("%w: line %d of %d", ErrNoLine, line, len(s.lines))
+	}
+	l := s.lines[line]
+	switch {
+	case l.overridden:
+		return fmt.Errorf("%w: line %d is already released", ErrNotOverridable, line)
+	case !policy.Overridable(l.dec):
+		return fmt.Errorf("%w: line %d is %s (%s)", ErrNotOverridable, line, l.dec.Verdict, l.dec.Rule)
+	}
+	r := s.newRecord(feed.KindOverride)
+	fl := s.feedLine(l, "")
+	fl.Overridden = true
+	r.Lines = []feed.Line{fl}
+	r.Pharmacist, r.Reason, r.Ref = pharmacist, reason, l.recID
+	if _, err := s.cfg.Ledger.Append(r); err != nil {
+		return fmt.Errorf("%w: %w", ErrPersist, err)
+	}
+	l.overridden = true
+	s.notice = &Notice{ZH: "药师已放行第 " + strconv.Itoa(line+1) + " 行", EN: "Pharmacist released line " + strconv.Itoa(line+1)}
+	// The released line now counts in the basket: later lines may change.
+	s.redecide()
+	return nil
+}
+
 func itemOrNil(it policy.Item, ok bool) *policy.Item {
 	if !ok {
 		return nil
@@ -180,31 +289,33 @@ func itemOrNil(it policy.Item, ok bool) *policy.Item {
 	return &it
 }
 
-// addBox adds one pack: to the allowed line of the same product if there is
-// one and policy still allows the larger quantity, else as a line of its own.
+// addBox adds one pack: to the scanned line of the same product if there
+// is one that goes through and still does with the larger quantity, else
+// as a line of its own.
 func (s *Session) addBox(barcode string, it *policy.Item, trace string) {
 	if trace != "" {
 		for _, l := range s.lines {
-			for _, t := range l.traces {
-				if t == trace {
-					s.notice = &Notice{ZH: "该追溯码已扫描", EN: "This traceability code was already scanned"}
-					return
-				}
+			if slices.Contains(l.traces, trace) {
+				s.notice = &Notice{ZH: "该追溯码已扫描", EN: "This traceability code was already scanned"}
+				return
 			}
 		}
 	}
 	now := s.cfg.Now()
 	for i, l := range s.lines {
-		if l.barcode != barcode || l.dec.Verdict != policy.Allow {
+		if l.barcode != barcode || l.manual || l.overridden || !passes(l.dec.Verdict) {
 			continue
 		}
-		dec := s.decide(barcode, it, l.qty+1, i, now)
-		if dec.Verdict == policy.Allow {
+		traces := l.traces
+		if trace != "" {
+			traces = append(slices.Clip(l.traces), trace)
+		}
+		dec := s.decide(l, l.qty+1, traces, i, now)
+		if passes(dec.Verdict) {
 			l.qty++
-			l.dec = dec
-			if trace != "" {
-				l.traces = append(l.traces, trace)
-			}
+			l.traces = traces
+			s.setDecision(l, dec)
+			s.record(l)
 			s.beep(dec)
 			return
 		}
@@ -214,60 +325,132 @@ func (s *Session) addBox(barcode string, it *policy.Item, trace string) {
 	if trace != "" {
 		l.traces = []string{trace}
 	}
-	l.dec = s.decide(barcode, it, 1, len(s.lines), now)
+	l.dec = s.decide(l, 1, l.traces, len(s.lines), now)
 	s.lines = append(s.lines, l)
 	s.record(l)
 	s.beep(l.dec)
 }
 
-// decide asks policy about qty packs of it, counting the card's history and
-// the allowed lines before position upto in the basket.
-func (s *Session) decide(barcode string, it *policy.Item, qty, upto int, now time.Time) policy.Decision {
-	var hist []policy.Purchase
+// passes reports whether a line with this verdict goes on the insurance
+// sale without anyone's say.
+func passes(v policy.Verdict) bool { return v == policy.Allow || v == policy.Flag }
+
+// counts reports whether a line is part of the sale for the rules that
+// look at the rest of the basket: everything but blocked and unreleased
+// held lines.
+func (l *line) counts() bool {
+	return passes(l.dec.Verdict) || l.dec.Verdict == policy.Hold && l.overridden
+}
+
+func (l *line) policyLine(qty int, traces []string) policy.Line {
+	return policy.Line{Barcode: l.barcode, Item: l.item, Qty: qty, Traces: traces, Manual: l.manual}
+}
+
+// decide asks policy about qty packs of l with these traces, counting the
+// card's history from the index and the lines before position upto.
+func (s *Session) decide(l *line, qty int, traces []string, upto int, now time.Time) policy.Decision {
+	start := time.Now() // OnDecision's latency includes reading the history
+	lim := s.cfg.Limits
+	q := ledger.HistoryQuery{Traces: traces}
+	var card *policy.Card
 	if s.card != nil {
-		hist = s.cfg.History.Purchases(s.card.No)
-		for _, l := range s.lines[:upto] {
-			if l.dec.Verdict == policy.Allow && l.item != nil && l.dec.Days > 0 {
-				hist = append(hist, policy.Purchase{Generic: l.item.Generic(), Days: l.dec.Days, At: now})
-			}
+		card = &policy.Card{Type: s.card.Type, No: s.card.No, Expires: s.card.Expires}
+		q.Card = s.card.No
+		q.Since = now.AddDate(0, 0, -(longestDays(lim) + 1))
+		if lim.BurstWindow > 0 {
+			q.CardsSince = now.Add(-lim.BurstWindow)
 		}
 	}
-	return policy.Decide(policy.Scan{Barcode: barcode, Item: it, Qty: qty}, hist, s.cfg.Limits, now)
+	var h policy.History
+	if s.cfg.Index != nil {
+		got, err := s.cfg.Index.History(q)
+		if err != nil {
+			s.cfg.Log.Error("session: read history", "err", err)
+			return historyUnavailable()
+		}
+		h = toPolicyHistory(got)
+	}
+	b := policy.Basket{RxRef: s.rxRef, LongRx: s.longRx}
+	for _, o := range s.lines[:upto] {
+		if o.counts() {
+			b.Others = append(b.Others, o.policyLine(o.qty, o.traces))
+		}
+	}
+	if s.cfg.OnDecision == nil {
+		return policy.Decide(l.policyLine(qty, traces), card, b, h, lim, s.cfg.Deny, now)
+	}
+	d := policy.Decide(l.policyLine(qty, traces), card, b, h, lim, s.cfg.Deny, now)
+	s.cfg.OnDecision(string(d.Rule), string(d.Verdict), time.Since(start))
+	return d
+}
+
+// longestDays is the longest days-supply window in force: purchases older
+// than that have nothing left on hand, so the index is not asked for them.
+func longestDays(lim policy.Limits) int {
+	return max(lim.AcuteDays, lim.ChronicDays, lim.LongRxDays, 0)
+}
+
+// historyUnavailable fails closed: without the card's history the
+// days-supply rule cannot be checked, so insurance does not pay.
+func historyUnavailable() policy.Decision {
+	return policy.Decision{
+		Verdict:  policy.Block,
+		Rule:     policy.RuleDaysSupply,
+		ReasonZH: "无法读取购药记录，不能用医保支付",
+		ReasonEN: "Purchase history unavailable: insurance cannot pay",
+	}
+}
+
+func toPolicyHistory(h ledger.History) policy.History {
+	out := policy.History{SoldTraces: h.SoldTraces}
+	for _, p := range h.Purchases {
+		g := policy.Item{MedListCodg: p.MedListCodg}.Generic()
+		out.Purchases = append(out.Purchases, policy.Purchase{Generic: g, Days: p.Days, At: p.At})
+	}
+	for _, c := range h.RecentCards {
+		out.RecentCards = append(out.RecentCards, policy.CardSeen{No: c.No, At: c.At})
+	}
+	return out
+}
+
+// setDecision gives l a new decision. A changed verdict or rule is a new
+// decision to record, and ends a pharmacist's release of the old one.
+func (s *Session) setDecision(l *line, d policy.Decision) {
+	if d.Verdict != l.dec.Verdict || d.Rule != l.dec.Rule {
+		l.logged, l.overridden, l.recID = false, false, ""
+	}
+	l.dec = d
 }
 
 func (s *Session) redecide() {
 	now := s.cfg.Now()
 	for i, l := range s.lines {
-		dec := s.decide(l.barcode, l.item, l.qty, i, now)
-		if dec.Verdict != l.dec.Verdict || dec.Rule != l.dec.Rule {
-			l.logged = false
-		}
-		l.dec = dec
+		s.setDecision(l, s.decide(l, l.qty, l.traces, i, now))
 		s.record(l)
 	}
 }
 
-// record writes a blocked or held decision to the ledger once. A failure
-// does not weaken the block; it is logged, and checkout will refuse
+// record writes a decision other than allow to the ledger once. A failure
+// does not weaken the decision; it is logged, and checkout will refuse
 // insurance sales while the ledger cannot persist.
 func (s *Session) record(l *line) {
-	if l.logged || (l.dec.Verdict != policy.Block && l.dec.Verdict != policy.Hold) {
+	if l.logged || l.dec.Verdict == policy.Allow {
 		return
 	}
 	r := s.newRecord(feed.KindBlocked)
 	r.Lines = []feed.Line{s.feedLine(l, "")}
 	if _, err := s.cfg.Ledger.Append(r); err != nil {
-		s.cfg.Log.Error("session: record blocked attempt", "rule", l.dec.Rule, "err", err)
+		s.cfg.Log.Error("session: record decision", "verdict", l.dec.Verdict, "rule", l.dec.Rule, "err", err)
 		return
 	}
-	l.logged = true
+	l.logged, l.recID = true, r.ID
 }
 
 func (s *Session) beep(d policy.Decision) {
 	if s.cfg.Beep == nil {
 		return
 	}
-	if d.Verdict == policy.Allow || d.Verdict == policy.Flag {
+	if passes(d.Verdict) {
 		s.cfg.Beep(1)
 	} else {
 		s.cfg.Beep(3)
@@ -287,17 +470,27 @@ func (s *Session) newRecord(kind string) *feed.Record {
 	return r
 }
 
+// feedLine is l as records carry it: the deciding rule, every other
+// finding in Flags, and the numbers behind days_supply.
 func (s *Session) feedLine(l *line, pay string) feed.Line {
 	fl := feed.Line{
 		Barcode:      l.barcode,
 		Qty:          l.qty,
 		Days:         l.dec.Days,
+		DaysLimit:    l.dec.Limit,
 		DrugTracCodg: l.traces,
+		Manual:       l.manual,
 		Decision:     string(l.dec.Verdict),
 		Rule:         string(l.dec.Rule),
 		ReasonZH:     l.dec.ReasonZH,
 		ReasonEN:     l.dec.ReasonEN,
+		Overridden:   l.overridden,
 		Pay:          pay,
+	}
+	for _, f := range l.dec.Findings {
+		if f.Rule != l.dec.Rule && !slices.Contains(fl.Flags, string(f.Rule)) {
+			fl.Flags = append(fl.Flags, string(f.Rule))
+		}
 	}
 	if l.item != nil {
 		fl.MedListCodg = l.item.MedListCodg
@@ -329,7 +522,7 @@ func (s *Session) Checkout(method, cashier string) (Receipt, error) {
 		return Receipt{}, fmt.Errorf("%w: the basket is empty", ErrConflict)
 	}
 	for _, l := range s.lines {
-		if l.dec.Verdict == policy.Hold {
+		if l.dec.Verdict == policy.Hold && !l.overridden {
 			return Receipt{}, fmt.Errorf("%w: %s awaits the pharmacist", ErrConflict, l.barcode)
 		}
 	}
@@ -366,7 +559,6 @@ func (s *Session) Checkout(method, cashier string) (Receipt, error) {
 	if err != nil {
 		return Receipt{}, fmt.Errorf("%w: %w", ErrPersist, err)
 	}
-	s.cfg.History.Add(*r)
 	s.reset()
 	return Receipt{ID: r.ID, Seq: e.Seq}, nil
 }
@@ -380,7 +572,7 @@ func (s *Session) Void() {
 }
 
 func (s *Session) reset() {
-	s.card, s.present, s.lines, s.rxRef, s.notice = nil, false, nil, "", nil
+	s.card, s.present, s.lines, s.rxRef, s.longRx, s.notice = nil, false, nil, "", false, nil
 }
 
 func (s *Session) changed() {

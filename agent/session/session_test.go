@@ -1,7 +1,11 @@
 package session
 
 import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,55 +17,100 @@ import (
 )
 
 const catalogCSV = `barcode,trace_prefix,med_list_codg,name,category,covered,rx,control,course,pack_units,daily_units,price_fen,price_cap_fen
-6901234567892,8100001,XA10BAE054A001010100001,二甲双胍片 0.5g×60,drug,1,0,,chronic,60,6,1250,
+6901234567892,,XA10BAE054A001010100001,二甲双胍片 0.5g×60,drug,1,0,,chronic,60,6,1250,
 6903148091050,,,海飞丝洗发水,daily_goods,0,0,,,,,3990,
+6937215000782,8102106,XJ01CAA040E001010101378,阿莫西林胶囊 0.25g×36粒,drug,1,1,,acute,36,16,1250,1400
 `
 
 const (
-	metformin = "6901234567892"
-	shampoo   = "6903148091050"
+	metformin   = "6901234567892" // OTC here, no trace prefix: 10 days a pack
+	shampoo     = "6903148091050"
+	amoxicillin = "6937215000782" // prescription, traced: 3 days a pack
+	amoxTrace1  = "81021060000000000001"
+	amoxTrace2  = "81021060000000000002"
+	rxRef       = "RX20260302A001"
 )
 
-// memLedger is an in-memory Appender; fail makes every append fail.
-type memLedger struct {
-	recs []feed.Record
+// failLedger is a real ledger whose appends can be made to fail.
+type failLedger struct {
+	*ledger.Ledger
 	fail error
 }
 
-func (m *memLedger) Append(r *feed.Record) (ledger.Entry, error) {
-	if m.fail != nil {
-		return ledger.Entry{}, m.fail
+func (f *failLedger) Append(r *feed.Record) (ledger.Entry, error) {
+	if f.fail != nil {
+		return ledger.Entry{}, f.fail
 	}
-	r.Seq = uint64(len(m.recs) + 1)
-	r.ID = "id-" + string(rune('a'+len(m.recs)))
-	m.recs = append(m.recs, *r)
-	return ledger.Entry{Seq: r.Seq}, nil
+	return f.Ledger.Append(r)
 }
 
-func (m *memLedger) kinds() string {
+// records returns every record in the ledger.
+func (f *failLedger) records(t *testing.T) []feed.Record {
+	t.Helper()
+	var out []feed.Record
+	if err := f.Scan(1, func(e ledger.Entry) error {
+		var r feed.Record
+		if err := json.Unmarshal(e.Rec, &r); err != nil {
+			return err
+		}
+		out = append(out, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func (f *failLedger) kinds(t *testing.T) string {
 	var k []string
-	for _, r := range m.recs {
+	for _, r := range f.records(t) {
 		k = append(k, r.Kind)
 	}
 	return strings.Join(k, ",")
 }
 
+func (f *failLedger) last(t *testing.T) feed.Record {
+	t.Helper()
+	recs := f.records(t)
+	if len(recs) == 0 {
+		t.Fatal("no records")
+	}
+	return recs[len(recs)-1]
+}
+
 type fixture struct {
 	s     *Session
-	led   *memLedger
+	led   *failLedger
 	now   time.Time
 	beeps []int
 }
 
 func newFixture(t *testing.T) *fixture {
+	return newFixtureLimits(t, policy.DefaultLimits(), nil)
+}
+
+// newFixtureLimits wires a session to a real ledger in a temp dir, with
+// its history index.
+func newFixtureLimits(t *testing.T, lim policy.Limits, deny func(string) bool) *fixture {
 	t.Helper()
 	cat, err := policy.LoadCatalog(strings.NewReader(catalogCSV))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{led: &memLedger{}, now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))}
+	seed := sha256.Sum256([]byte(t.Name()))
+	led, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), ed25519.NewKeyFromSeed(seed[:]), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := led.Verify(); err != nil {
+			t.Errorf("ledger: %v", err)
+		}
+		led.Close()
+	})
+	f := &fixture{led: &failLedger{Ledger: led}, now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))}
 	f.s = New(Config{
-		Pharmacy: "P1", Till: "T1", Catalog: cat, Limits: policy.DefaultLimits(), Ledger: f.led,
+		Pharmacy: "P1", Till: "T1", Catalog: cat, Limits: lim, Deny: deny, Ledger: f.led, Index: led,
 		Now:  func() time.Time { return f.now },
 		Beep: func(n int) { f.beeps = append(f.beeps, n) },
 	})
@@ -83,10 +132,10 @@ func TestSession_blocksNonDrugAndRecordsItOnce(t *testing.T) {
 	if len(v.Lines) != 1 || v.Lines[0].Decision != "block" || v.Lines[0].Rule != "non_drug" {
 		t.Fatalf("lines = %+v, want one non_drug block", v.Lines)
 	}
-	if f.led.kinds() != feed.KindBlocked {
-		t.Errorf("records = %s, want one blocked attempt", f.led.kinds())
+	if k := f.led.kinds(t); k != feed.KindBlocked {
+		t.Errorf("records = %s, want one blocked attempt", k)
 	}
-	if r := f.led.recs[0]; r.Card == nil || r.Card.Name != "王**" || r.Lines[0].Rule != "non_drug" {
+	if r := f.led.records(t)[0]; r.Card == nil || r.Card.Name != "王**" || r.Lines[0].Rule != "non_drug" {
 		t.Errorf("blocked record = %+v, want masked card and the rule", r)
 	}
 	if len(f.beeps) != 1 || f.beeps[0] != 3 {
@@ -149,7 +198,7 @@ func TestSession_checkout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sale := f.led.recs[len(f.led.recs)-1]
+	sale := f.led.last(t)
 	if sale.Kind != feed.KindSale || rc.Seq != sale.Seq || rc.ID != sale.ID {
 		t.Fatalf("receipt %+v for record %+v", rc, sale)
 	}
@@ -180,12 +229,12 @@ func TestSession_checkoutRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			tt.setup(f)
-			before := len(f.led.recs)
+			before := f.led.Head()
 			if _, err := f.s.Checkout(tt.method, "c1"); !errors.Is(err, ErrConflict) {
 				t.Fatalf("checkout = %v, want ErrConflict", err)
 			}
-			if len(f.led.recs) != before {
-				t.Errorf("a refused checkout wrote %d records", len(f.led.recs)-before)
+			if f.led.Head() != before {
+				t.Errorf("a refused checkout wrote %d records", f.led.Head()-before)
 			}
 		})
 	}
@@ -202,7 +251,7 @@ func TestSession_cashAfterCardRemoved(t *testing.T) {
 	if _, err := f.s.Checkout(PayCash, "c1"); err != nil {
 		t.Fatal(err)
 	}
-	if p := f.led.recs[len(f.led.recs)-1].Payment; p.CashFen != 1250 || p.InsuranceFen != 0 {
+	if p := f.led.last(t).Payment; p.CashFen != 1250 || p.InsuranceFen != 0 {
 		t.Errorf("payment = %+v, want all cash", p)
 	}
 }

@@ -22,7 +22,8 @@ type CardView struct {
 	Present bool   `json:"present"`
 }
 
-// LineView is one line with its decision.
+// LineView is one line with its decision. Its position in Lines is the
+// line number overrides name.
 type LineView struct {
 	Barcode     string   `json:"barcode"`
 	MedListCodg string   `json:"med_list_codg"`
@@ -35,6 +36,10 @@ type LineView struct {
 	Rule        string   `json:"rule"`
 	ReasonZH    string   `json:"reason_zh"`
 	ReasonEN    string   `json:"reason_en"`
+	Flags       []string `json:"flags,omitempty"` // rule ids of the other findings
+	Overridden  bool     `json:"overridden,omitempty"`
+	Manual      bool     `json:"manual,omitempty"`
+	DaysLimit   int      `json:"days_limit,omitempty"`
 }
 
 // Totals splits the basket as a split checkout would pay it, in fen.
@@ -61,7 +66,8 @@ func (s *Session) View() View {
 		v.Lines = append(v.Lines, LineView{
 			Barcode: fl.Barcode, MedListCodg: fl.MedListCodg, Name: fl.Name, Qty: fl.Qty, Days: fl.Days,
 			PriceFen: fl.PriceFen, Traces: fl.DrugTracCodg, Decision: fl.Decision, Rule: fl.Rule,
-			ReasonZH: fl.ReasonZH, ReasonEN: fl.ReasonEN,
+			ReasonZH: fl.ReasonZH, ReasonEN: fl.ReasonEN, Flags: fl.Flags, Overridden: fl.Overridden,
+			Manual: fl.Manual, DaysLimit: fl.DaysLimit,
 		})
 		if l.dec.Verdict == policy.Block {
 			v.Totals.CashFen += fl.PriceFen

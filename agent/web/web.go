@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/tillguard/tillguard/agent/session"
 	"github.com/tillguard/tillguard/sync/ledger"
@@ -31,10 +32,19 @@ type Outbox struct {
 	OldestAgeS float64 `json:"oldest_age_s"`
 }
 
-// DeviceState is connected, disconnected or missing, with the last error.
+// DeviceState is connected, disconnected or missing, with the last error
+// and counters since the till started (firmware-notes/ says what each
+// device counts; a counter a device does not have stays 0).
 type DeviceState struct {
 	State string `json:"state"`
 	Error string `json:"error,omitempty"`
+
+	Reconnects   uint64 `json:"reconnects"`    // connections after the first
+	NoiseBytes   uint64 `json:"noise_bytes"`   // card: bytes dropped between and inside frames
+	Timeouts     uint64 `json:"timeouts"`      // card: commands without a reply in time
+	ReadErrors   uint64 `json:"read_errors"`   // card: insertions that could not be read
+	Unreadable   uint64 `json:"unreadable"`    // scanner: lines that are no known code
+	DroppedLines uint64 `json:"dropped_lines"` // scanner: overlong lines dropped
 }
 
 // Policy names the policy in force.
@@ -68,6 +78,14 @@ type Deps struct {
 	Status  func() Status
 	Records Records
 	Log     *slog.Logger
+
+	// Pages, live updates, metrics and the owner's password (pages.go,
+	// events.go, metrics.go, auth.go). Each may be nil.
+	Changes func() (<-chan struct{}, func()) // woken after every session or device change; nil = no /api/events
+	Metrics *Metrics                         // decision counters for /metrics
+	Auth    *Auth                            // the owner's password; nil = open (loopback)
+	Verify  func() error                     // checks the ledger's chain for the dashboard; nil = not shown
+	Now     func() time.Time                 // the dashboard's and report's "today"; nil = time.Now
 }
 
 // maxRecords bounds one page of GET /api/records.
@@ -84,9 +102,14 @@ func New(d Deps) http.Handler {
 	mux.HandleFunc("GET /api/session", h.session)
 	mux.HandleFunc("POST /api/session/checkout", h.checkout)
 	mux.HandleFunc("POST /api/session/void", h.void)
+	mux.HandleFunc("POST /api/session/override", h.override)
+	mux.HandleFunc("POST /api/session/lines", h.manualLine)
+	mux.HandleFunc("POST /api/session/rx", h.rx)
+	mux.HandleFunc("POST /api/returns", h.returns)
 	mux.HandleFunc("GET /api/status", h.status)
 	mux.HandleFunc("GET /api/records", h.records)
-	return mux
+	h.pages(mux)
+	return h.protect(mux)
 }
 
 type handler struct{ Deps }
@@ -130,6 +153,114 @@ func (h *handler) checkout(w http.ResponseWriter, r *http.Request) {
 func (h *handler) void(w http.ResponseWriter, _ *http.Request) {
 	h.Session.Void()
 	writeJSON(w, http.StatusOK, h.Session.View())
+}
+
+type overrideRequest struct {
+	Line       *int   `json:"line"`
+	Pharmacist string `json:"pharmacist"`
+	Reason     string `json:"reason"`
+}
+
+// override releases a held line: 200 with the session; 400 without line,
+// pharmacist or reason; 404 no such line; 409 the line is not held (a
+// block can never be released); 503 the override cannot be recorded.
+func (h *handler) override(w http.ResponseWriter, r *http.Request) {
+	var req overrideRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	if req.Line == nil {
+		writeError(w, http.StatusBadRequest, `"line" is required`)
+		return
+	}
+	h.reply(w, h.Session.Override(*req.Line, req.Pharmacist, req.Reason))
+}
+
+type lineRequest struct {
+	Barcode string `json:"barcode"`
+	Qty     int    `json:"qty"`
+}
+
+// manualLine adds a keyed-in line (manual_entry).
+func (h *handler) manualLine(w http.ResponseWriter, r *http.Request) {
+	var req lineRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	h.reply(w, h.Session.AddManual(req.Barcode, req.Qty))
+}
+
+type rxRequest struct {
+	Ref  string `json:"ref"`
+	Long bool   `json:"long"`
+}
+
+// rx enters a prescription reference for the open sale.
+func (h *handler) rx(w http.ResponseWriter, r *http.Request) {
+	var req rxRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	h.reply(w, h.Session.SetRx(req.Ref, req.Long))
+}
+
+// reply answers a session change: the session on success, else the error
+// with its status.
+func (h *handler) reply(w http.ResponseWriter, err error) {
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h.Session.View())
+}
+
+// fail maps a session error to its HTTP status.
+func (h *handler) fail(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, session.ErrInvalid):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, session.ErrNoLine), errors.Is(err, session.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, session.ErrNotOverridable), errors.Is(err, session.ErrConflict), errors.Is(err, session.ErrRefused):
+		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, session.ErrPersist):
+		h.Log.Error("web: not persisted", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "账本无法写入 / the ledger cannot persist: "+err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	}
+}
+
+type returnRequest struct {
+	SaleID  string `json:"sale_id"`
+	Refund  string `json:"refund"`
+	Cashier string `json:"cashier"`
+	Lines   []struct {
+		Barcode      string   `json:"barcode"`
+		Qty          int      `json:"qty"`
+		DrugTracCodg []string `json:"drug_trac_codg"`
+	} `json:"lines"`
+}
+
+// returns records goods brought back from an earlier sale: 200 {"id","seq"}
+// once the return record is on disk; 400 bad request; 404 unknown sale;
+// 409 more than is left of the sale, a trace code not of it, or a refund
+// policy refuses (cash_refund, recorded); 503 the ledger cannot persist.
+func (h *handler) returns(w http.ResponseWriter, r *http.Request) {
+	var req returnRequest
+	if !readJSON(w, r, &req) {
+		return
+	}
+	rr := session.ReturnRequest{SaleID: req.SaleID, Refund: req.Refund, Cashier: req.Cashier}
+	for _, l := range req.Lines {
+		rr.Lines = append(rr.Lines, session.ReturnLine{Barcode: l.Barcode, Qty: l.Qty, Traces: l.DrugTracCodg})
+	}
+	rc, err := h.Session.Return(rr)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rc)
 }
 
 func (h *handler) records(w http.ResponseWriter, r *http.Request) {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -96,6 +97,9 @@ type Dev struct {
 	fr   *FrameReader
 	pbuf []byte
 	wbuf []byte
+
+	timeouts   atomic.Uint64
+	cardErrors atomic.Uint64
 }
 
 // New returns a driver for the reader on port. The port's Read should
@@ -118,11 +122,15 @@ func New(port io.ReadWriter, opts *Opts) *Dev {
 }
 
 // Noise returns how many bytes the driver dropped as line noise so far.
-func (d *Dev) Noise() uint64 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.fr.Noise()
-}
+// Like the other counters it does not wait for a command on the wire, so
+// a status page can call it at any time.
+func (d *Dev) Noise() uint64 { return d.fr.Noise() }
+
+// Timeouts returns how many commands got no reply in time so far.
+func (d *Dev) Timeouts() uint64 { return d.timeouts.Load() }
+
+// CardErrors returns how many insertions ended in a CardError so far.
+func (d *Dev) CardErrors() uint64 { return d.cardErrors.Load() }
 
 // Run polls the reader for cards and reads each inserted card, calling emit
 // from Run's goroutine. It returns nil when ctx is done, and an error
@@ -157,6 +165,7 @@ func (d *Dev) Run(ctx context.Context, emit func(Event)) error {
 			if ev.Kind == CardRead {
 				d.log.Info("card read", "region", ev.Card.Region)
 			} else {
+				d.cardErrors.Add(1)
 				d.log.Warn("card read failed", "err", ev.Err)
 			}
 			emit(ev)
@@ -312,6 +321,7 @@ func (d *Dev) command(name string, cmd uint16, data []byte) ([]byte, error) {
 	}
 	reply, err := d.fr.Next(time.Now().Add(d.wait))
 	if errors.Is(err, ErrTimeout) {
+		d.timeouts.Add(1)
 		if err := d.fr.Drain(time.Now().Add(d.wait)); err != nil {
 			return nil, fmt.Errorf("cardreader: %s: %w: %w", name, ErrPort, err)
 		}

@@ -3,10 +3,13 @@ package cardreader
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tillguard/tillguard/drivers/serialtest"
 )
 
 // wang is the content of a complete card and the Card it reads as.
@@ -47,17 +50,37 @@ func play(t *testing.T, s script) []Event {
 	return playWith(t, s, &Opts{Poll: time.Millisecond, Timeout: 30 * time.Millisecond})
 }
 
+// playWith plays s twice, with whole replies and through one-byte reads:
+// framing must not depend on how the port fragments the bytes.
 func playWith(t *testing.T, s script, opts *Opts) []Event {
 	t.Helper()
-	pb := newPlayback(t, s)
-	d := New(pb, opts)
+	whole := playOnce(t, serialtest.NewPlayback(t, s, 0), nil, opts)
+	fragmented := playOnce(t, serialtest.NewPlayback(t, s, 0), serialtest.OneByte, opts)
+	if kinds(fragmented) != kinds(whole) {
+		t.Errorf("one-byte reads gave %s, whole replies %s", kinds(fragmented), kinds(whole))
+	}
+	for i := range min(len(whole), len(fragmented)) {
+		if whole[i].Card != fragmented[i].Card {
+			t.Errorf("event %d: one-byte reads gave %+v, whole replies %+v", i, fragmented[i].Card, whole[i].Card)
+		}
+	}
+	return whole
+}
+
+func playOnce(t *testing.T, pb *serialtest.Playback, wrap func(io.ReadWriter) io.ReadWriter, opts *Opts) []Event {
+	t.Helper()
+	var port io.ReadWriter = pb
+	if wrap != nil {
+		port = wrap(pb)
+	}
+	d := New(port, opts)
 	var events []Event
 	err := d.Run(context.Background(), func(e Event) { events = append(events, e) })
-	if !errors.Is(err, errEndOfScript) || !errors.Is(err, ErrPort) {
+	if !errors.Is(err, serialtest.ErrEnd) || !errors.Is(err, ErrPort) {
 		t.Errorf("Run = %v, want the end of the script as a port error", err)
 	}
-	if n := pb.remaining(); n != 0 {
-		t.Errorf("%d scripted exchanges not played", n)
+	if n := pb.Remaining(); n != 0 {
+		t.Errorf("%d scripted chunks not played", n)
 	}
 	return events
 }
@@ -198,11 +221,10 @@ func TestDev_lateReplyIsNotTakenForTheNext(t *testing.T) {
 	// The reader answers a presence poll "card inserted" after the 30 ms
 	// timeout. The driver must swallow it, not take it for the answer to
 	// its next command: it keeps polling and never resets a card.
-	s := script{{
-		write:     AppendFrame(nil, []byte{0x00, 0x11}),
-		late:      AppendFrame(nil, []byte{0x00, 0x00, 0x01}),
-		lateAfter: 40 * time.Millisecond,
-	}}
+	s := script{
+		serialtest.HostChunk(AppendFrame(nil, []byte{0x00, 0x11})),
+		{From: serialtest.Device, Data: AppendFrame(nil, []byte{0x00, 0x00, 0x01}), After: 40 * time.Millisecond},
+	}
 	s.presence(false).presence(false)
 	// Polls 20 ms apart: the late reply lands before the next poll.
 	events := playWith(t, s, &Opts{Poll: 20 * time.Millisecond, Timeout: 30 * time.Millisecond})
@@ -215,17 +237,21 @@ func TestDev_noiseDropped(t *testing.T) {
 	content, want := wang(t)
 	var s script
 	s.presence(true).read(content, 0).beep()
+	replies := 0
 	for i := range s {
-		s[i].reply = append([]byte{0xFF, 0x02, 0x00, 0x01, 0x03}, s[i].reply...)
+		if s[i].From == serialtest.Device {
+			s[i].Data = append([]byte{0xFF, 0x02, 0x00, 0x01, 0x03}, s[i].Data...)
+			replies++
+		}
 	}
-	pb := newPlayback(t, s)
+	pb := serialtest.NewPlayback(t, s, 0)
 	d := New(pb, &Opts{Poll: time.Millisecond, Timeout: 30 * time.Millisecond})
 	var events []Event
 	d.Run(context.Background(), func(e Event) { events = append(events, e) })
 	if len(events) != 1 || events[0].Card != want {
 		t.Fatalf("events %+v", events)
 	}
-	if got, wantNoise := d.Noise(), uint64(5*len(s)); got != wantNoise {
+	if got, wantNoise := d.Noise(), uint64(5*replies); got != wantNoise {
 		t.Errorf("Noise() = %d, want %d", got, wantNoise)
 	}
 }
@@ -235,13 +261,13 @@ func TestDev_runReturnsNilWhenCancelled(t *testing.T) {
 	for range 1000 {
 		s.presence(false)
 	}
-	pb := newPlayback(t, s)
+	pb := serialtest.NewPlayback(t, s, 0)
 	d := New(pb, &Opts{Poll: time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- d.Run(ctx, func(Event) {}) }()
 	deadline := time.Now().Add(5 * time.Second)
-	for pb.remaining() > 990 && time.Now().Before(deadline) {
+	for pb.Remaining() > 1990 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
@@ -260,7 +286,7 @@ func TestDev_beepAndVersion(t *testing.T) {
 	s.cmd([]byte{0x00, 0x01}, append([]byte{0x00, 0x00}, "TGCR-1.2"...))
 	s.beep().beep().beep()
 	s.cmd([]byte{0x00, 0x10, 0x0A}, []byte{0x10, 0xFF})
-	pb := newPlayback(t, s)
+	pb := serialtest.NewPlayback(t, s, 0)
 	d := New(pb, nil)
 	if v, err := d.Version(); err != nil || v != "TGCR-1.2" {
 		t.Errorf("Version = %q, %v", v, err)
@@ -353,5 +379,25 @@ func TestEventKind_String(t *testing.T) {
 		if k.String() != want {
 			t.Errorf("%d: %q", int(k), k.String())
 		}
+	}
+}
+
+func TestDev_countersTimeoutsAndCardErrors(t *testing.T) {
+	content, _ := wang(t)
+	var s script
+	s.cmd([]byte{0x00, 0x11}, nil). // poll unanswered: one timeout
+					presence(true).read(without(content, 0x08), 0). // incomplete: a card error
+					presence(false).
+					presence(true).read(content, 0x07). // pulled: another
+					presence(false)
+	pb := serialtest.NewPlayback(t, s, 0)
+	d := New(pb, &Opts{Poll: time.Millisecond, Timeout: 30 * time.Millisecond})
+	var events []Event
+	d.Run(context.Background(), func(e Event) { events = append(events, e) })
+	if kinds(events) != "card error, card removed, card error, card removed" {
+		t.Fatalf("events: %s", kinds(events))
+	}
+	if d.Timeouts() != 1 || d.CardErrors() != 2 || d.Noise() != 0 {
+		t.Errorf("Timeouts %d, CardErrors %d, Noise %d; want 1, 2, 0", d.Timeouts(), d.CardErrors(), d.Noise())
 	}
 }

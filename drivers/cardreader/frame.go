@@ -3,6 +3,7 @@ package cardreader
 import (
 	"bytes"
 	"io"
+	"sync/atomic"
 	"time"
 )
 
@@ -69,7 +70,7 @@ type FrameReader struct {
 	r     io.Reader
 	buf   []byte
 	tmp   []byte
-	noise uint64
+	noise atomic.Uint64 // read by Dev.Noise while a command runs
 }
 
 // NewFrameReader returns a FrameReader reading from r.
@@ -78,7 +79,7 @@ func NewFrameReader(r io.Reader) *FrameReader {
 }
 
 // Noise returns how many bytes were dropped as line noise so far.
-func (fr *FrameReader) Noise() uint64 { return fr.noise }
+func (fr *FrameReader) Noise() uint64 { return fr.noise.Load() }
 
 // Next returns the payload of the next valid frame. It returns ErrTimeout
 // once deadline passes without one, and the reader's error if Read fails.
@@ -110,7 +111,7 @@ func (fr *FrameReader) Next(deadline time.Time) ([]byte, error) {
 // Discard drops buffered bytes, counting them as noise. The reader never
 // speaks unsolicited, so anything buffered before a command is stale.
 func (fr *FrameReader) Discard() {
-	fr.noise += uint64(len(fr.buf))
+	fr.noise.Add(uint64(len(fr.buf)))
 	fr.buf = fr.buf[:0]
 }
 
@@ -120,7 +121,7 @@ func (fr *FrameReader) Drain(deadline time.Time) error {
 	fr.Discard()
 	for time.Now().Before(deadline) {
 		n, err := fr.r.Read(fr.tmp)
-		fr.noise += uint64(n)
+		fr.noise.Add(uint64(n))
 		if err != nil {
 			return err
 		}
@@ -171,7 +172,7 @@ func (fr *FrameReader) extractQuiet() ([]byte, bool) {
 }
 
 func (fr *FrameReader) drop(n int) {
-	fr.noise += uint64(n)
+	fr.noise.Add(uint64(n))
 	fr.consume(n)
 }
 

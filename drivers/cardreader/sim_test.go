@@ -10,10 +10,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"testing/iotest"
 	"time"
 
 	"github.com/tillguard/tillguard/drivers/serialport"
+	"github.com/tillguard/tillguard/drivers/serialtest"
 	"github.com/tillguard/tillguard/drivers/sim"
 )
 
@@ -96,12 +96,7 @@ func TestDev_simReadsDemoCards(t *testing.T) {
 		wrap func(serialport.Port) io.ReadWriter
 	}{
 		{"pty", nil},
-		{"one byte reads", func(p serialport.Port) io.ReadWriter {
-			return struct {
-				io.Reader
-				io.Writer
-			}{iotest.OneByteReader(p), p}
-		}},
+		{"one byte reads", func(p serialport.Port) io.ReadWriter { return serialtest.OneByte(p) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -325,7 +320,7 @@ func TestDev_recordedConversationReplays(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	rec := &recorder{rw: p}
+	rec := serialtest.NewRecorder(p)
 	ch := make(chan Event, 10)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
@@ -339,12 +334,11 @@ func TestDev_recordedConversationReplays(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	conv := rec.conversation()
-	if len(conv) < 15 {
-		t.Fatalf("recorded only %d exchanges", len(conv))
+	conv := rec.Conversation()
+	if len(conv) < 30 {
+		t.Fatalf("recorded only %d chunks", len(conv))
 	}
-	var script script = conv
-	replayed := play(t, script)
+	replayed := play(t, script(conv))
 	if len(replayed) != len(live) {
 		t.Fatalf("replayed %s, live %s", kinds(replayed), kinds(live))
 	}

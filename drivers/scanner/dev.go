@@ -44,6 +44,16 @@ func ParseTerminator(s string) (Terminator, error) {
 	return 0, fmt.Errorf("scanner: unknown terminator %q (want cr, lf or crlf)", s)
 }
 
+// Set reads t with ParseTerminator, so that a *Terminator is a flag.Value.
+func (t *Terminator) Set(s string) error {
+	v, err := ParseTerminator(s)
+	if err != nil {
+		return err
+	}
+	*t = v
+	return nil
+}
+
 // DefaultMaxLine is the longest line accepted when Opts.MaxLine is unset;
 // anything longer is line noise (PROTOCOLS.md §2).
 const DefaultMaxLine = 512
@@ -65,10 +75,11 @@ type Event struct {
 
 // Dev is a barcode scanner on a serial port.
 type Dev struct {
-	port    io.Reader
-	term    Terminator
-	maxLine int
-	dropped atomic.Uint64
+	port       io.Reader
+	term       Terminator
+	maxLine    int
+	dropped    atomic.Uint64
+	unreadable atomic.Uint64
 }
 
 // New returns a scanner reading port. port's Read may return (0, nil) when
@@ -91,6 +102,10 @@ func New(port io.Reader, opts *Opts) *Dev {
 
 // Dropped returns how many overlong lines were dropped since New.
 func (d *Dev) Dropped() uint64 { return d.dropped.Load() }
+
+// Unreadable returns how many lines were emitted as unreadable (an Event
+// with Err set) since New: unknown codes, bad check digits, line noise.
+func (d *Dev) Unreadable() uint64 { return d.unreadable.Load() }
 
 const (
 	readSize = 256
@@ -128,6 +143,9 @@ func (d *Dev) Run(ctx context.Context, emit func(Event)) error {
 			return // the caller stopped listening
 		}
 		c, err := Classify(line)
+		if err != nil {
+			d.unreadable.Add(1)
+		}
 		emit(Event{Code: c, Err: err})
 	}
 	buf := make([]byte, readSize)

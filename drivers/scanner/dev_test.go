@@ -343,3 +343,13 @@ func TestParseTerminator(t *testing.T) {
 		}
 	}
 }
+
+func TestTerminator_Set(t *testing.T) {
+	var term Terminator
+	if err := term.Set("CRLF"); err != nil || term != CRLF {
+		t.Errorf("Set(CRLF) = %v, term %v", err, term)
+	}
+	if err := term.Set("tab"); err == nil || term != CRLF {
+		t.Errorf("Set(tab) = %v, term %v; want an error and no change", err, term)
+	}
+}

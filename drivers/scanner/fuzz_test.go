@@ -195,11 +195,18 @@ func FuzzLineSplit(f *testing.F) {
 		if len(got) != len(lines) {
 			t.Fatalf("%d events, want %d (%q)", len(got), len(lines), lines)
 		}
+		var unreadable uint64
 		for i, l := range lines {
 			c, err := Classify(l)
 			if got[i].Code != c || errString(got[i].Err) != errString(err) {
 				t.Fatalf("event %d = %+v, want %+v, %v", i, got[i], c, err)
 			}
+			if err != nil {
+				unreadable++
+			}
+		}
+		if d.Unreadable() != unreadable {
+			t.Errorf("Unreadable = %d, want %d", d.Unreadable(), unreadable)
 		}
 	})
 }

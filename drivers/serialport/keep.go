@@ -29,6 +29,10 @@ const (
 // A use func that returns nil is also treated as a disconnect (reopen,
 // reason ErrUseReturned), unless ctx is done.
 //
+// Every open resolves cfg.Path afresh: a usb:VID:PID adapter that comes
+// back as ttyUSB1 instead of ttyUSB0 is found again, and a missing one
+// (ErrNoDevice) is a disconnect retried like any other.
+//
 // When ctx ends, Keep closes the port, which makes a Read blocked in use
 // return an error; the end itself is not reported as a state change.
 func Keep(ctx context.Context, cfg Config, use func(ctx context.Context, p Port) error, onState func(State, error)) {

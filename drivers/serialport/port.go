@@ -16,9 +16,13 @@ type Port interface{ io.ReadWriteCloser }
 
 // Config names a port and how to talk to it.
 type Config struct {
-	Path        string        // prefer /dev/serial/by-id/...; "" means no device configured
+	// Path names the port as ParseSpec reads it: a path (prefer
+	// /dev/serial/by-id/...) or usb:VID:PID[:SERIAL], looked up again at
+	// every Open. "" means no device configured.
+	Path        string
 	Baud        int           // 0 → 9600
 	ReadTimeout time.Duration // 0 → 50ms; bounds how long Read (and Close) can block
+	List        Lister        // resolves usb: names; nil → ListUSB
 }
 
 // Defaults for a zero Config field.
@@ -37,23 +41,32 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Open opens cfg.Path at cfg.Baud, 8N1, with a bounded read timeout.
+// Open resolves cfg.Path (see Resolve) and opens the port at cfg.Baud,
+// 8N1, with a bounded read timeout.
 func Open(cfg Config) (Port, error) {
 	cfg = cfg.withDefaults()
-	sp, err := serial.Open(cfg.Path, &serial.Mode{
+	dev, err := Resolve(cfg.Path, cfg.List)
+	if err != nil {
+		return nil, err
+	}
+	name := dev // errors name the node, and the spec it came from
+	if dev != cfg.Path {
+		name = dev + " (" + cfg.Path + ")"
+	}
+	sp, err := serial.Open(dev, &serial.Mode{
 		BaudRate: cfg.Baud,
 		DataBits: 8,
 		Parity:   serial.NoParity,
 		StopBits: serial.OneStopBit,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("serialport: open %s: %w", cfg.Path, err)
+		return nil, fmt.Errorf("serialport: open %s: %w", name, err)
 	}
 	if err := sp.SetReadTimeout(cfg.ReadTimeout); err != nil {
 		sp.Close()
-		return nil, fmt.Errorf("serialport: set read timeout on %s: %w", cfg.Path, err)
+		return nil, fmt.Errorf("serialport: set read timeout on %s: %w", name, err)
 	}
-	return &port{sp: sp, path: cfg.Path}, nil
+	return &port{sp: sp, path: name}, nil
 }
 
 // port guards go.bug.st/serial's handle: its Write and Read do not check

@@ -27,6 +27,8 @@ type Option func(*config)
 type config struct {
 	persistence bool
 	extra       []string
+	prod        *PKI     // non-nil: start testdata/mosquitto/mosquitto.conf with these certificates
+	acl         []string // lines appended to testdata/mosquitto/acl
 }
 
 // WithPersistence turns on mosquitto's persistence in a temporary directory,
@@ -44,6 +46,7 @@ type Broker struct {
 	dir  string
 	conf string
 	port int
+	tls  bool
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -62,7 +65,7 @@ func Start(t testing.TB, opts ...Option) *Broker {
 	for _, o := range opts {
 		o(&c)
 	}
-	b := &Broker{t: t, dir: t.TempDir(), log: &lockedBuffer{}}
+	b := &Broker{t: t, dir: t.TempDir(), log: &lockedBuffer{}, tls: c.prod != nil}
 	t.Cleanup(func() {
 		b.Stop()
 		if t.Failed() {
@@ -88,8 +91,14 @@ func Start(t testing.TB, opts ...Option) *Broker {
 	return nil
 }
 
-// URL is the broker's address for an MQTT client: tcp://127.0.0.1:PORT.
-func (b *Broker) URL() string { return "tcp://" + b.Addr() }
+// URL is the broker's address for an MQTT client: tcp://127.0.0.1:PORT, or
+// ssl://127.0.0.1:PORT for a broker started WithProductionConfig.
+func (b *Broker) URL() string {
+	if b.tls {
+		return "ssl://" + b.Addr()
+	}
+	return "tcp://" + b.Addr()
+}
 
 // Addr is the broker's host:port.
 func (b *Broker) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.port)) }
@@ -138,6 +147,9 @@ func (b *Broker) stopLocked(sig syscall.Signal) {
 }
 
 func (b *Broker) writeConfig(c config) error {
+	if c.prod != nil {
+		return b.writeProductionConfig(c)
+	}
 	lines := []string{
 		"listener " + strconv.Itoa(b.port) + " 127.0.0.1",
 		"allow_anonymous true",

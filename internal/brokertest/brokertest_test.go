@@ -1,6 +1,8 @@
 package brokertest
 
 import (
+	"crypto/tls"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -93,5 +95,41 @@ func TestProxy_cut(t *testing.T) {
 	p.Cut(false)
 	if !mqttConnect(t, addr) {
 		t.Fatal("no MQTT through the proxy after it came back")
+	}
+}
+
+func TestStart_productionConfig(t *testing.T) {
+	pki := NewPKI(t)
+	b := Start(t, WithProductionConfig(pki, TillRegionACL("P1", "T1", "330100")...))
+	if !strings.HasPrefix(b.URL(), "ssl://127.0.0.1:") {
+		t.Fatalf("URL = %q", b.URL())
+	}
+	if mqttConnect(t, b.Addr()) {
+		t.Fatal("the TLS listener took plain MQTT")
+	}
+	handshake := func(cfg *tls.Config) error {
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", b.Addr(), cfg)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		// TLS 1.3 reports a refused client certificate on the first read.
+		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+		pkt := []byte{0x10, 14, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 10, 0, 2, 'b', 't'}
+		if _, err := conn.Write(pkt); err != nil {
+			return err
+		}
+		ack := make([]byte, 4)
+		_, err = io.ReadFull(conn, ack)
+		return err
+	}
+	if err := handshake(pki.ClientTLS(t, "P1/T1")); err != nil {
+		t.Fatalf("a client with a certificate: %v", err)
+	}
+	if err := handshake(pki.NoCertTLS()); err == nil {
+		t.Fatal("a client without a certificate got a CONNACK")
+	}
+	if !strings.Contains(b.Log(), "u'P1/T1'") {
+		t.Fatalf("the certificate's CN is not the username; log:\n%s", b.Log())
 	}
 }

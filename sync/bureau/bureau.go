@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tillguard/tillguard/policy"
 	"github.com/tillguard/tillguard/sync/feed"
 	"github.com/tillguard/tillguard/sync/ledger"
 	"github.com/tillguard/tillguard/sync/mqttclient"
@@ -27,15 +28,20 @@ const (
 	AlarmConflict     = "conflict"      // same till and seq as a stored record, other bytes
 	AlarmGap          = "gap"           // a seq beyond contiguous+1: something in between is missing
 	AlarmBadPayload   = "bad_payload"   // not an envelope, or a record on another till's topic
+
+	// Cross-pharmacy detection (cross.go): what no single till can see.
+	AlarmTraceDupCross   = "trace_dup_cross"   // a traceability code sold again at another till, not returned in between
+	AlarmDaysSupplyCross = "days_supply_cross" // a card over the days-supply limit of a drug counting every till
 )
 
 // ShareGroup is the shared-subscription group bureaus consume through.
 const ShareGroup = "tillguard-bureau"
 
 const (
-	defaultBatch = 256
-	maxAlarms    = 1000 // alarms kept for the API; older ones are only counted
-	parallelMin  = 32   // batches at least this long are verified on every core
+	defaultBatch   = 256
+	publishTimeout = 10 * time.Second // PublishPolicy's wait for the PUBACK
+	maxAlarms      = 1000             // alarms kept for the API; older ones are only counted
+	parallelMin    = 32               // batches at least this long are verified on every core
 )
 
 // Alarm is something a till or the network did that the bureau refused or
@@ -54,8 +60,12 @@ type Opts struct {
 	Enrolled map[string]ed25519.PublicKey // "pharmacy/till" → key
 	Shared   bool                         // consume through $share/tillguard-bureau/…
 	Batch    int                          // records per archive transaction, at most; default 256
-	Log      *slog.Logger
-	Now      func() time.Time
+	// DaysLimit is the days-supply limit for days_supply_cross when a line
+	// does not say which limit the till applied; default the chronic
+	// limit of policy.DefaultLimits, the longest without a long prescription.
+	DaysLimit int
+	Log       *slog.Logger
+	Now       func() time.Time
 }
 
 // store is the part of *ledger.Archive the bureau uses.
@@ -71,12 +81,13 @@ var _ store = (*ledger.Archive)(nil)
 
 // Bureau receives, verifies, stores and acknowledges.
 type Bureau struct {
-	ar       store
-	enrolled map[string]ed25519.PublicKey
-	shared   bool
-	batch    int
-	log      *slog.Logger
-	now      func() time.Time
+	ar        store
+	enrolled  map[string]ed25519.PublicKey
+	shared    bool
+	batch     int
+	daysLimit int
+	log       *slog.Logger
+	now       func() time.Time
 
 	contig map[string]uint64 // till → contiguous watermark; owned by the receiving goroutine
 
@@ -96,8 +107,13 @@ type Stats struct {
 	Connected  bool   // connected and subscribed: records are flowing in
 }
 
-// New returns a bureau storing into ar.
-func New(ar *ledger.Archive, opts *Opts) *Bureau { return newBureau(ar, opts) }
+// New returns a bureau storing into ar. It installs ar's cross handler
+// (cross.go), so one archive feeds one bureau.
+func New(ar *ledger.Archive, opts *Opts) *Bureau {
+	b := newBureau(ar, opts)
+	ar.SetCrossHandler(b.crossHits)
+	return b
+}
 
 func newBureau(ar store, opts *Opts) *Bureau {
 	var o Opts
@@ -113,8 +129,11 @@ func newBureau(ar store, opts *Opts) *Bureau {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.DaysLimit <= 0 {
+		o.DaysLimit = policy.DefaultLimits().ChronicDays
+	}
 	return &Bureau{
-		ar: ar, enrolled: o.Enrolled, shared: o.Shared, batch: o.Batch, log: o.Log, now: o.Now,
+		ar: ar, enrolled: o.Enrolled, shared: o.Shared, batch: o.Batch, daysLimit: o.DaysLimit, log: o.Log, now: o.Now,
 		contig: map[string]uint64{}, counts: map[string]uint64{},
 	}
 }

@@ -8,4 +8,12 @@
 // A PUBACK proves nothing to a till, so the bureau's ack is the only thing
 // that clears a till's outbox: the bureau never acks before PutBatch has
 // returned.
+//
+// What no single till can see is checked across tills from the archive's
+// cross-till index (cross.go): a traceability code sold again at another
+// till without a return in between (trace_dup_cross), and a card holding
+// more days of a drug than the limit counting every till
+// (days_supply_cross). Export writes the archive as JSON lines or CSV;
+// PolicyBundle and PublishPolicy make and send the signed policy bundles
+// (sync/bundle).
 package bureau

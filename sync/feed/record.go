@@ -3,7 +3,7 @@ package feed
 // Record kinds.
 const (
 	KindSale     = "sale"     // a completed sale (insurance, cash or split)
-	KindBlocked  = "blocked"  // an item refused or held at the counter
+	KindBlocked  = "blocked"  // an item refused, held or flagged at the counter
 	KindReturn   = "return"   // goods brought back
 	KindOverride = "override" // a pharmacist released a held item
 	KindDevice   = "device"   // a device connected, disconnected or failed
@@ -73,7 +73,10 @@ type Line struct {
 	Rule         string   `json:"rule,omitempty"`
 	ReasonZH     string   `json:"reason_zh,omitempty"`
 	ReasonEN     string   `json:"reason_en,omitempty"`
-	Pay          string   `json:"pay,omitempty"` // "insurance" or "cash" on a sale
+	Flags        []string `json:"flags,omitempty"`      // rule ids of the other findings on the line
+	Overridden   bool     `json:"overridden,omitempty"` // a pharmacist released the hold (see the override record)
+	DaysLimit    int      `json:"days_limit,omitempty"` // the days-supply limit that applied
+	Pay          string   `json:"pay,omitempty"`        // "insurance" or "cash" on a sale
 }
 
 // Payment is the split of a sale's total, in fen.

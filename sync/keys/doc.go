@@ -11,4 +11,8 @@
 // The enrolment directory holds one file per till, <pharmacy>.<till>.pub,
 // containing the till's public key in standard base64 and a newline — the
 // line `tillguard keys show` prints.
+//
+// The bureau's policy-signing key (CreateKeyFile, LoadKeyFile) has the
+// till key's format and the same 0600 rule; tills take its public half as
+// base64 or a file holding it (PublicFromArg).
 package keys

@@ -66,8 +66,9 @@ type TillInfo struct {
 type Archive struct {
 	db     *bolt.DB
 	log    *slog.Logger
-	mu     sync.Mutex // guards Close
+	mu     sync.Mutex // guards Close and cross
 	closed atomic.Bool
+	cross  func([]CrossHit) // archive_index.go: SetCrossHandler
 }
 
 // OpenArchive opens the archive at path, creating it if missing. A damaged
@@ -172,6 +173,7 @@ func (a *Archive) PutBatch(in []Incoming) ([]Outcome, error) {
 		return nil, nil
 	}
 	out := make([]Outcome, len(in))
+	var hits []CrossHit // archive_index.go
 	err := a.update(func(tx *bolt.Tx) error {
 		tills := tx.Bucket(bTills)
 		seen := make(map[string]*batchTill)
@@ -204,6 +206,9 @@ func (a *Archive) PutBatch(in []Incoming) ([]Outcome, error) {
 			bt.count++
 			bt.added = true
 			out[i] = Stored
+			if err := indexArchived(tx, it, &hits); err != nil { // archive_index.go
+				return err
+			}
 		}
 		for name, bt := range seen {
 			if !bt.added {
@@ -224,6 +229,9 @@ func (a *Archive) PutBatch(in []Incoming) ([]Outcome, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ledger: archive put %d records: %w", len(in), err)
+	}
+	if fn := a.crossHandler(); fn != nil && len(hits) > 0 {
+		fn(hits)
 	}
 	return out, nil
 }

@@ -9,7 +9,8 @@
 //
 // Ledger file layout (one bbolt file):
 //
-//	meta    "format" → "tillguard-ledger/1", "head" → u64, "acked" → u64
+//	meta    "format" → "tillguard-ledger/1", "head" → u64, "acked" → u64,
+//	        "anchor" → u64 | 64 hex (after Prune)
 //	records seq → 0x01 | append time (unix ns, i64) | Ed25519 sig (64) | record JSON
 //	outbox  seq → append time (unix ns, i64), for every seq in (acked, head]
 //	keys    first seq signed with the key → Ed25519 public key (32)
@@ -18,8 +19,16 @@
 // outbox is an index of the records the uplink still owes the bureau; it
 // is cleared only by Ack, never by a publish (FIELD-NOTES.md: a PUBACK
 // proves little). The keys bucket lets Verify check records signed before
-// a key rotation. Retention (dropping acknowledged records) would delete
-// from records and remember the last dropped record's hash in meta.
+// a key rotation.
+//
+// Retention: Prune drops acknowledged records older than a cut-off, oldest
+// first, never the head record nor one still in the outbox, and keeps
+// meta "anchor" → u64 seq | hex SHA-256 of the last dropped record. Open's
+// check and Verify start the chain there: the first stored record must be
+// anchor+1 and link to the anchor's hash. bbolt reuses freed pages, so a
+// pruned ledger stops growing; Compact (on a closed file) copies the live
+// pages into a second file, fsyncs and checks it, and renames it over the
+// ledger to give the space back.
 //
 // Archive file layout:
 //

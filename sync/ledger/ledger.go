@@ -104,6 +104,10 @@ func Open(path string, key ed25519.PrivateKey, opts *Opts) (*Ledger, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
 	}
+	if err := l.ensureIndex(); err != nil { // index.go: older files have none
+		_ = db.Close()
+		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
+	}
 	l.log.Info("ledger: opened", "path", path, "head_seq", st.head, "acked_seq", st.acked)
 	return l, nil
 }
@@ -149,6 +153,13 @@ func checkLedger(tx *bolt.Tx, st *state) error {
 	if acked > head {
 		return corruptf("acked %d beyond head %d", acked, head)
 	}
+	a, err := readAnchor(meta)
+	if err != nil {
+		return err
+	}
+	if a.seq != 0 && (a.seq >= head || a.seq > acked) {
+		return corruptf("anchor %d not below head %d and within acked %d", a.seq, head, acked)
+	}
 	rc := tx.Bucket(bRecords).Cursor()
 	lastK, lastV := rc.Last()
 	oc := tx.Bucket(bOutbox).Cursor()
@@ -167,8 +178,8 @@ func checkLedger(tx *bolt.Tx, st *state) error {
 	if last, _ := getU64(lastK); lastK == nil || last != head {
 		return corruptf("head %d but last record is %x", head, lastK)
 	}
-	if first, _ := getU64(mustFirst(rc)); first != 1 {
-		return corruptf("first record is %d, want 1", first)
+	if first, _ := getU64(mustFirst(rc)); first != a.seq+1 {
+		return corruptf("first record is %d, want %d", first, a.seq+1)
 	}
 	if head == acked {
 		if firstO != nil {
@@ -185,8 +196,8 @@ func checkLedger(tx *bolt.Tx, st *state) error {
 	if err != nil {
 		return err
 	}
-	prev := ""
-	if head > 1 {
+	prev := a.hash // the pruned predecessor, or "" before seq 1
+	if head-1 > a.seq {
 		v := tx.Bucket(bRecords).Get(u64(head - 1))
 		if v == nil {
 			return corruptf("record %d missing", head-1)
@@ -371,7 +382,10 @@ func (l *Ledger) append(r *feed.Record) (Entry, error) {
 		if err := tx.Bucket(bOutbox).Put(key, u64(uint64(at.UnixNano()))); err != nil {
 			return err
 		}
-		return tx.Bucket(bMeta).Put(kHead, key)
+		if err := tx.Bucket(bMeta).Put(kHead, key); err != nil {
+			return err
+		}
+		return indexRecord(tx, seq, r, at) // index.go: same transaction, never out of step
 	})
 	if err != nil {
 		return Entry{}, err
@@ -577,7 +591,8 @@ func (l *Ledger) readRange(from uint64, n int) ([]Entry, error) {
 	return out, err
 }
 
-// Verify checks the whole ledger: seqs 1..head without gaps, each record
+// Verify checks the whole ledger: seqs from the first retained record (1,
+// or the prune anchor + 1) to head without gaps, each record
 // carrying its seq and the hash of its predecessor, every signature against
 // the key in force for it, the outbox holding exactly (acked, head], and
 // bbolt's own page and free-list structure. It reads everything, so it is
@@ -614,10 +629,18 @@ type keyRange struct {
 func (l *Ledger) verify() error {
 	var head uint64
 	var keys []keyRange
+	var a anchor
 	err := l.view(func(tx *bolt.Tx) error {
 		var ok bool
 		if head, ok = getU64(tx.Bucket(bMeta).Get(kHead)); !ok && tx.Bucket(bMeta).Get(kHead) != nil {
 			return corruptf("meta head")
+		}
+		var err error
+		if a, err = readAnchor(tx.Bucket(bMeta)); err != nil {
+			return err
+		}
+		if a.seq != 0 && a.seq >= head {
+			return corruptf("anchor %d not below head %d", a.seq, head)
 		}
 		return tx.Bucket(bKeys).ForEach(func(k, v []byte) error {
 			from, ok := getU64(k)
@@ -633,7 +656,9 @@ func (l *Ledger) verify() error {
 	}
 	// Records are checked against the head seen at the start; later
 	// appends are for the next Verify.
-	want, prev, ki := uint64(1), "", -1
+	// The chain is checked from the first retained record, linked to the
+	// hash of the last pruned one.
+	want, prev, ki := a.seq+1, a.hash, -1
 	for want <= head {
 		batch, err := l.readRange(want, scanChunk)
 		if err != nil {
@@ -672,6 +697,9 @@ func (l *Ledger) verify() error {
 		}
 		if acked > head {
 			return corruptf("acked %d beyond head %d", acked, head)
+		}
+		if a.seq > acked {
+			return corruptf("anchor %d beyond acked %d: unacknowledged records pruned", a.seq, acked)
 		}
 		next := acked + 1
 		err := tx.Bucket(bOutbox).ForEach(func(k, v []byte) error {

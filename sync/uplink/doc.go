@@ -7,5 +7,7 @@
 // duplicates.
 //
 // It also keeps the till's retained status topic: online while connected,
-// offline as the MQTT will and on a clean shutdown.
+// offline as the MQTT will and on a clean shutdown, and, given a region and
+// a callback (Opts.Region, Opts.OnPolicy), takes the region's retained
+// policy bundles to the agent, which verifies them (sync/bundle).
 package uplink

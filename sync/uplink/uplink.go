@@ -46,6 +46,15 @@ type Opts struct {
 	AckTimeout time.Duration // no ack progress this long while records are out → send again from acked+1; default 5 s
 	Log        *slog.Logger
 	Now        func() time.Time // timestamps in State and status messages
+
+	// Region and OnPolicy take the policy downlink: with both set, Run
+	// subscribes to tillguard/v1/policy/{Region} and hands every bundle
+	// message (the retained one on each connection, then each new one) to
+	// OnPolicy, which verifies and applies it (sync/bundle). OnPolicy runs
+	// on a goroutine of its own, one call at a time; if bundles arrive
+	// while it runs, it is called once more with the latest.
+	Region   string
+	OnPolicy func(payload []byte)
 }
 
 // State is a snapshot of the uplink.
@@ -68,6 +77,8 @@ type Uplink struct {
 	now                  func() time.Time
 	txTopic, statusTopic string
 	ackTopic             string
+	policyTopic          string
+	onPolicy             func([]byte)
 
 	ackSig   chan struct{} // loop: an ack arrived (progress or not)
 	applySig chan struct{} // applier: an ack to write to the ledger
@@ -107,6 +118,9 @@ func New(ob Outbox, pharmacy, till string, opts *Opts) *Uplink {
 		ackSig:      make(chan struct{}, 1),
 		applySig:    make(chan struct{}, 1),
 		connSig:     make(chan struct{}, 1),
+	}
+	if o.Region != "" && o.OnPolicy != nil {
+		u.policyTopic, u.onPolicy = feed.PolicyTopic(o.Region), o.OnPolicy
 	}
 	u.st.AckedSeq = ob.Acked()
 	return u
@@ -158,8 +172,55 @@ func (u *Uplink) Run(ctx context.Context, mo mqttclient.Options) error {
 		// Registered anyway: renewed on the next reconnect.
 		u.log.Error("uplink: subscribe to acks", "err", err)
 	}
+	if u.onPolicy != nil {
+		policies, done := u.runPolicy(ctx)
+		defer func() { <-done }() // ctx has ended: no call to OnPolicy after Run returns
+		if err := c.Subscribe(u.policyTopic, 1, func(m mqttclient.Message) { policies.put(m.Payload) }); err != nil {
+			u.log.Error("uplink: subscribe to policy", "topic", u.policyTopic, "err", err)
+		}
+	}
 	u.loop(ctx, c)
 	return nil
+}
+
+// latest holds the newest policy payload not yet handed over.
+type latest struct {
+	mu      sync.Mutex
+	payload []byte
+	sig     chan struct{}
+}
+
+func (l *latest) put(p []byte) {
+	l.mu.Lock()
+	l.payload = p
+	l.mu.Unlock()
+	signal(l.sig)
+}
+
+// runPolicy hands policy payloads to onPolicy off the MQTT client's
+// receiving goroutine: verifying and loading a national catalogue must not
+// hold up acks.
+func (u *Uplink) runPolicy(ctx context.Context) (*latest, <-chan struct{}) {
+	l := &latest{sig: make(chan struct{}, 1)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.sig:
+			}
+			l.mu.Lock()
+			p := l.payload
+			l.payload = nil
+			l.mu.Unlock()
+			if p != nil {
+				u.onPolicy(p)
+			}
+		}
+	}()
+	return l, done
 }
 
 // publisher is the part of *mqttclient.Client the loop uses.

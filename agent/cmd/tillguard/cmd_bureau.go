@@ -15,10 +15,14 @@ import (
 	"github.com/tillguard/tillguard/sync/bureau"
 	"github.com/tillguard/tillguard/sync/keys"
 	"github.com/tillguard/tillguard/sync/ledger"
-	"github.com/tillguard/tillguard/sync/mqttclient"
 )
 
 func cmdBureau(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		if tool, ok := bureauTools[args[0]]; ok { // cmd_bureau_tools.go
+			return tool(ctx, args[1:], stdout, stderr)
+		}
+	}
 	fs := flag.NewFlagSet("bureau", flag.ContinueOnError)
 	fs.String("config", "", "config file of `name = value` lines (flags win)")
 	broker := fs.String("broker", "", "tcp://host:port or ssl://host:port (required)")
@@ -27,6 +31,7 @@ func cmdBureau(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	enroll := fs.String("enroll", "", "directory of enrolled till public keys (<pharmacy>.<till>.pub)")
 	shared := fs.Bool("shared", false, "consume through a shared subscription, so several receivers split the load")
 	clientID := fs.String("client-id", "tillguard-bureau", "MQTT client id (distinct per receiver with --shared)")
+	tlsOpts := tlsFlags(fs)
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -56,7 +61,12 @@ func cmdBureau(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	go srv.Serve(ln)
 	defer srv.Close()
 	fmt.Fprintf(stdout, "bureau: %d tills enrolled, http://%s/\n", len(enrolled), ln.Addr())
-	err = b.Run(ctx, mqttclient.Options{Broker: *broker, ClientID: *clientID, Log: log})
+	mo, err := tlsOpts()
+	if err != nil {
+		return err
+	}
+	mo.Broker, mo.ClientID, mo.Log = *broker, *clientID, log
+	err = b.Run(ctx, *mo)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

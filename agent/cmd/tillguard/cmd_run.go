@@ -15,15 +15,24 @@ func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	cfg := agent.Config{}
 	fs.String("config", "", "config file of `name = value` lines (flags win)")
 	fs.StringVar(&cfg.DataDir, "data-dir", agent.DefaultDataDir, "ledger, keys and state")
-	fs.StringVar(&cfg.CardPort, "card-port", "", "card reader serial port (none: reported missing)")
-	fs.StringVar(&cfg.ScannerPort, "scanner-port", "", "barcode scanner serial port (none: reported missing)")
+	fs.StringVar(&cfg.CardPort, "card-port", "", "card reader serial port: path, /dev/serial/by-id link or usb:VID:PID[:SERIAL] (none: reported missing)")
+	fs.StringVar(&cfg.ScannerPort, "scanner-port", "", "barcode scanner serial port, named like --card-port (none: reported missing)")
+	fs.Var(&cfg.ScannerTerminator, "scanner-terminator", "what ends each scanned line: `cr|lf|crlf` (default cr)")
 	fs.IntVar(&cfg.Baud, "baud", agent.DefaultBaud, "baud rate of both ports")
 	fs.StringVar(&cfg.Broker, "broker", "", "tcp://host:port or ssl://host:port; empty = offline, buffer only")
 	fs.StringVar(&cfg.Pharmacy, "pharmacy", "", "fixed-medical-institution code (required)")
 	fs.StringVar(&cfg.Till, "till", "", "till id (required)")
 	fs.StringVar(&cfg.Region, "region", agent.DefaultRegion, "6-digit region code whose policy applies")
 	fs.StringVar(&cfg.Catalog, "catalog", "", "catalogue CSV to seed from")
+	fs.StringVar(&cfg.Policy, "policy", "", "policy file: limits per region, deny list (JSON; none = RULES.md's defaults)")
 	fs.StringVar(&cfg.HTTP, "http", agent.DefaultHTTP, "listen address of the dashboard, till screen and API")
+	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "CA certificate (PEM) that signed the broker's certificate")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "this till's client certificate (PEM; CN = pharmacy/till)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the key of --tls-cert (PEM)")
+	fs.StringVar(&cfg.BureauKey, "bureau-key", "", "the bureau's policy-signing public key: base64, or a file holding it (none = policy bundles are not taken)")
+	cfg.Retention, cfg.MinFree = agent.DefaultRetention, agent.DefaultMinFree
+	fs.Var(agent.DurationFlag{D: &cfg.Retention}, "retention", "prune acknowledged records older than this (90d, 2160h; 0 = keep all)")
+	fs.Var(agent.BytesFlag{N: &cfg.MinFree}, "min-free", "refuse insurance sales below this much free disk for --data-dir (64MiB, 1G; 0 = no check)")
 	verbose := fs.Bool("v", false, "log debug detail")
 	if err := parse(fs, args, stderr); err != nil {
 		return err

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tillguard/tillguard/sync/bundle"
+	"github.com/tillguard/tillguard/sync/feed"
+	"github.com/tillguard/tillguard/sync/keys"
+	"github.com/tillguard/tillguard/sync/ledger"
+)
+
+func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestBureauKeygenSignPolicy(t *testing.T) {
+	dir := t.TempDir()
+	keyPath := filepath.Join(dir, "bureau.key")
+	code, out, errs := runCmd(t, "bureau", "keygen", "--key", keyPath)
+	if code != 0 {
+		t.Fatalf("keygen: %d %s", code, errs)
+	}
+	if fi, err := os.Stat(keyPath); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file %v, %v", fi, err)
+	}
+	pub, err := keys.PublicFromArg(keyPath + ".pub")
+	if err != nil || keys.PublicBase64(pub) != strings.TrimSpace(out) {
+		t.Fatalf("public key file %v, printed %q", err, out)
+	}
+	if code, _, _ := runCmd(t, "bureau", "keygen", "--key", keyPath); code == 0 {
+		t.Fatal("keygen overwrote an existing key")
+	}
+
+	bundlePath := filepath.Join(dir, "policy.bundle")
+	code, _, errs = runCmd(t, "bureau", "sign-policy", "--key", keyPath, "--region", "330100", "--version", "4",
+		"--catalog", "../../../testdata/catalog.csv", "--policy", "../../../testdata/policy.json", "--out", bundlePath)
+	if code != 0 {
+		t.Fatalf("sign-policy: %d %s", code, errs)
+	}
+	payload, err := os.ReadFile(bundlePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := bundle.Verify(payload, pub, "330100", 3)
+	if err != nil || s.Bundle.Version != 4 || s.Bundle.PolicyJSON == "" {
+		t.Fatalf("signed bundle: %+v, %v", s.Bundle, err)
+	}
+	// A catalogue that tills would refuse is not signed.
+	bad := filepath.Join(dir, "bad.csv")
+	os.WriteFile(bad, []byte("name\nx\n"), 0o644)
+	if code, _, _ := runCmd(t, "bureau", "sign-policy", "--key", keyPath, "--region", "330100", "--version", "5", "--catalog", bad); code == 0 {
+		t.Fatal("signed a bundle with a bad catalogue")
+	}
+}
+
+func TestBureauEnroll(t *testing.T) {
+	dir := t.TempDir()
+	pub, _, _ := ed25519.GenerateKey(nil)
+	code, _, errs := runCmd(t, "bureau", "enroll", "--enroll", dir, "--pharmacy", "H1", "--till", "T1", "--key", keys.PublicBase64(pub))
+	if code != 0 {
+		t.Fatalf("enroll: %d %s", code, errs)
+	}
+	got, err := keys.LoadEnrolled(dir)
+	if err != nil || !got["H1/T1"].Equal(pub) {
+		t.Fatalf("enrolled %v, %v", got, err)
+	}
+	if code, _, _ := runCmd(t, "bureau", "enroll", "--enroll", dir, "--pharmacy", "H/1", "--till", "T1", "--key", keys.PublicBase64(pub)); code == 0 {
+		t.Fatal("enrolled a bad pharmacy id")
+	}
+	if code, _, _ := runCmd(t, "bureau", "enroll", "--enroll", dir, "--pharmacy", "H1", "--till", "T1", "--key", "nonsense"); code == 0 {
+		t.Fatal("enrolled a bad key")
+	}
+}
+
+func TestBureauExport(t *testing.T) {
+	dir := t.TempDir()
+	_, key, _ := ed25519.GenerateKey(nil)
+	ar, err := ledger.OpenArchive(filepath.Join(dir, "archive.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want [][]byte
+	var put []ledger.Incoming
+	prev := ""
+	for seq := uint64(1); seq <= 3; seq++ {
+		r := feed.Record{Seq: seq, ID: "id" + string(rune('0'+seq)), Prev: prev, Pharmacy: "H1", Till: "T1", Kind: feed.KindSale, At: "2026-03-01T10:00:00+08:00",
+			Card:  &feed.Card{Type: feed.CardSSC, No: "3301", Name: "张*"},
+			Lines: []feed.Line{{Barcode: "1", Name: "a,\"b\"", Qty: 1, PriceFen: 5, Decision: "allow", DrugTracCodg: []string{"x", "y"}}, {Barcode: "2", Name: "c", Qty: 2, PriceFen: 7, Decision: "block"}}}
+		if seq == 3 {
+			r.Kind, r.Lines, r.Card = feed.KindDevice, nil, nil
+		}
+		rec, _ := json.Marshal(r)
+		want = append(want, rec)
+		put = append(put, ledger.Incoming{Pharmacy: "H1", Till: "T1", Seq: seq, Rec: rec, Sig: ed25519.Sign(key, rec)})
+		prev = feed.Hash(rec)
+	}
+	if _, err := ar.PutBatch(put); err != nil {
+		t.Fatal(err)
+	}
+	ar.Close()
+
+	code, out, errs := runCmd(t, "bureau", "export", "--data-dir", dir, "--format", "jsonl", "--from-seq", "2")
+	if code != 0 {
+		t.Fatalf("export jsonl: %d %s", code, errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("jsonl %q", out)
+	}
+	for i, l := range lines {
+		rec, _, sig, err := feed.Open([]byte(l))
+		if err != nil || !bytes.Equal(rec, want[i+1]) || !ed25519.Verify(key.Public().(ed25519.PublicKey), rec, sig) {
+			t.Fatalf("jsonl line %d %q: %v", i, l, err)
+		}
+	}
+
+	code, out, errs = runCmd(t, "bureau", "export", "--data-dir", dir, "--format", "csv", "--pharmacy", "H1", "--till", "T1")
+	if code != 0 {
+		t.Fatalf("export csv: %d %s", code, errs)
+	}
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1+2+2+1 { // header, two lines each for two sales, one device record
+		t.Fatalf("%d csv rows: %q", len(rows), out)
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	if r := rows[1]; r[col["seq"]] != "1" || r[col["name"]] != `a,"b"` || r[col["drug_trac_codg"]] != "x;y" || r[col["card_no"]] != "3301" || r[col["line"]] != "1" {
+		t.Fatalf("row %q", r)
+	}
+	if r := rows[5]; r[col["kind"]] != feed.KindDevice || r[col["line"]] != "" || len(r) != len(rows[0]) {
+		t.Fatalf("row %q", r)
+	}
+
+	if code, _, _ := runCmd(t, "bureau", "export", "--data-dir", filepath.Join(dir, "none")); code == 0 {
+		t.Fatal("export of a missing archive succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "none", "archive.db")); err == nil {
+		t.Fatal("export created an archive")
+	}
+	if code, _, _ := runCmd(t, "bureau", "export", "--data-dir", dir, "--format", "xml"); code == 0 {
+		t.Fatal("export in an unknown format succeeded")
+	}
+}

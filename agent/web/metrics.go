@@ -1,0 +1,133 @@
+package web
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Metrics counts the session's decisions for GET /metrics. Its zero value
+// is not ready: use NewMetrics.
+type Metrics struct {
+	mu        sync.Mutex
+	decisions map[decisionKey]uint64
+	buckets   []float64 // upper bounds, seconds
+	counts    []uint64  // per bucket, not cumulative; last is +Inf
+	sum       float64
+	n         uint64
+}
+
+type decisionKey struct{ verdict, rule string }
+
+// latencyBuckets span a pure policy call (µs) to a history read stuck
+// behind an fsync on a slow SD card (a second).
+var latencyBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
+
+// NewMetrics returns empty metrics.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		decisions: map[decisionKey]uint64{},
+		buckets:   latencyBuckets,
+		counts:    make([]uint64, len(latencyBuckets)+1),
+	}
+}
+
+// ObserveDecision counts one decision (session.Config.OnDecision).
+func (m *Metrics) ObserveDecision(rule, verdict string, d time.Duration) {
+	s := d.Seconds()
+	i, _ := slices.BinarySearch(m.buckets, s)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.decisions[decisionKey{verdict, rule}]++
+	m.counts[i]++
+	m.sum += s
+	m.n++
+}
+
+func (m *Metrics) write(w io.Writer) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	keys := make([]decisionKey, 0, len(m.decisions))
+	for k := range m.decisions {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b decisionKey) int {
+		return strings.Compare(a.verdict+"\x00"+a.rule, b.verdict+"\x00"+b.rule)
+	})
+	fmt.Fprintln(w, "# HELP tillguard_decisions_total Items decided at the counter since the till started, by verdict and deciding rule.")
+	fmt.Fprintln(w, "# TYPE tillguard_decisions_total counter")
+	for _, k := range keys {
+		fmt.Fprintf(w, "tillguard_decisions_total{verdict=%s,rule=%s} %d\n", label(k.verdict), label(k.rule), m.decisions[k])
+	}
+	fmt.Fprintln(w, "# HELP tillguard_decision_duration_seconds Time to decide one item, history read included.")
+	fmt.Fprintln(w, "# TYPE tillguard_decision_duration_seconds histogram")
+	var cum uint64
+	for i, le := range m.buckets {
+		cum += m.counts[i]
+		fmt.Fprintf(w, "tillguard_decision_duration_seconds_bucket{le=\"%g\"} %d\n", le, cum)
+	}
+	cum += m.counts[len(m.buckets)]
+	fmt.Fprintf(w, "tillguard_decision_duration_seconds_bucket{le=\"+Inf\"} %d\n", cum)
+	fmt.Fprintf(w, "tillguard_decision_duration_seconds_sum %g\n", m.sum)
+	fmt.Fprintf(w, "tillguard_decision_duration_seconds_count %d\n", m.n)
+}
+
+// label quotes a label value as the text format wants it.
+func label(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+	return `"` + r.Replace(s) + `"`
+}
+
+// deviceStates are the states a device gauge has a series for.
+var deviceStates = []string{"connected", "disconnected", "missing"}
+
+// metrics serves GET /metrics: the decision counters and the till's state.
+func (h *handler) metrics(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	if h.Metrics != nil {
+		h.Metrics.write(w)
+	}
+	st := h.Status()
+	gauge := func(name, help string, v float64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", name, help, name, name, v)
+	}
+	gauge("tillguard_outbox_depth", "Records the bureau has not acknowledged.", float64(st.Outbox.Depth))
+	gauge("tillguard_outbox_oldest_age_seconds", "Age of the oldest unacknowledged record.", st.Outbox.OldestAgeS)
+	gauge("tillguard_ledger_head_seq", "Seq of the last record in the ledger.", float64(st.HeadSeq))
+	gauge("tillguard_ledger_acked_seq", "Every record up to this seq is stored by the bureau.", float64(st.AckedSeq))
+	up := 0.0
+	if st.Uplink.Connected {
+		up = 1
+	}
+	gauge("tillguard_uplink_connected", "1 while connected to the bureau's broker.", up)
+	names := make([]string, 0, len(st.Devices))
+	for n := range st.Devices {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	fmt.Fprintln(w, "# HELP tillguard_device_state 1 for the state each device is in.")
+	fmt.Fprintln(w, "# TYPE tillguard_device_state gauge")
+	for _, n := range names {
+		for _, s := range deviceStates {
+			v := 0
+			if st.Devices[n].State == s {
+				v = 1
+			}
+			fmt.Fprintf(w, "tillguard_device_state{device=%s,state=%s} %d\n", label(n), label(s), v)
+		}
+	}
+	fmt.Fprintln(w, "# HELP tillguard_device_reconnects_total Connections after the first since the till started.")
+	fmt.Fprintln(w, "# TYPE tillguard_device_reconnects_total counter")
+	for _, n := range names {
+		fmt.Fprintf(w, "tillguard_device_reconnects_total{device=%s} %d\n", label(n), st.Devices[n].Reconnects)
+	}
+	fmt.Fprintln(w, "# HELP tillguard_alarm 1 for each alarm raised.")
+	fmt.Fprintln(w, "# TYPE tillguard_alarm gauge")
+	for _, a := range st.Alarms {
+		fmt.Fprintf(w, "tillguard_alarm{kind=%s} 1\n", label(a.Kind))
+	}
+}

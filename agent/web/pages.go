@@ -1,0 +1,239 @@
+package web
+
+import (
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tillguard/tillguard/agent/report"
+)
+
+//go:embed assets
+var assets embed.FS
+
+// site serves the pages: the owner's dashboard (/), the cashier's screen
+// (/till), the self-inspection report (/report, /report.csv) and their
+// static files.
+type site struct {
+	*handler
+	dash  *template.Template
+	chain *chainCheck
+}
+
+// pages registers the pages, /metrics and /api/events on mux.
+func (h *handler) pages(mux *http.ServeMux) {
+	if h.Now == nil {
+		h.Now = time.Now
+	}
+	s := &site{
+		handler: h,
+		dash:    template.Must(template.New("dashboard.html").Funcs(report.Funcs()).ParseFS(assets, "assets/dashboard.html")),
+		chain:   &chainCheck{verify: h.Verify, now: h.Now},
+	}
+	static, err := fs.Sub(assets, "assets/static")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	mux.HandleFunc("GET /{$}", s.dashboard)
+	mux.HandleFunc("GET /till", s.till)
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /report", s.report)
+	mux.HandleFunc("GET /report.csv", s.reportCSV)
+	mux.HandleFunc("GET /metrics", h.metrics)
+	mux.HandleFunc("GET /api/events", h.events)
+}
+
+func (s *site) till(w http.ResponseWriter, _ *http.Request) {
+	b, err := assets.ReadFile("assets/till.html")
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(b)
+}
+
+// period reads ?from=&to= (YYYY-MM-DD, both days included); without
+// both, def. A bad period is answered with 400 and ok false.
+func (s *site) period(w http.ResponseWriter, r *http.Request, def report.Period) (p report.Period, given, ok bool) {
+	q := r.URL.Query()
+	from, to := q.Get("from"), q.Get("to")
+	if from == "" && to == "" {
+		return def, false, true
+	}
+	if from == "" || to == "" {
+		writeError(w, http.StatusBadRequest, "give both from and to (YYYY-MM-DD)")
+		return p, false, false
+	}
+	p, err := report.ParsePeriod(from, to, s.Now().Location())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return p, false, false
+	}
+	return p, true, true
+}
+
+// build runs the report, answering 500 itself on failure.
+func (s *site) build(w http.ResponseWriter, p report.Period) (*report.Report, bool) {
+	if s.Records == nil {
+		writeError(w, http.StatusNotFound, "no ledger wired in")
+		return nil, false
+	}
+	rep, err := report.Build(s.Records, p, s.Now())
+	if err != nil {
+		s.Log.Error("web: report", "err", err)
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return nil, false
+	}
+	return rep, true
+}
+
+func (s *site) report(w http.ResponseWriter, r *http.Request) {
+	p, _, ok := s.period(w, r, report.Day(s.Now()))
+	if !ok {
+		return
+	}
+	rep, ok := s.build(w, p)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := report.WriteHTML(w, rep, report.HTMLOpts{Form: true}); err != nil {
+		s.Log.Error("web: report page", "err", err)
+	}
+}
+
+func (s *site) reportCSV(w http.ResponseWriter, r *http.Request) {
+	p, _, ok := s.period(w, r, report.Day(s.Now()))
+	if !ok {
+		return
+	}
+	rep, ok := s.build(w, p)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="tillguard-report-%s-%s.csv"`, p.FromDate(), p.ToDate()))
+	if err := report.WriteCSV(w, rep); err != nil {
+		s.Log.Error("web: report csv", "err", err)
+	}
+}
+
+// dashboardDays is the default chosen period: the last week, today included.
+const dashboardDays = 7
+
+type dashboardData struct {
+	Now          time.Time
+	Status       Status
+	Today        *report.Report
+	Period       *report.Report
+	Custom       bool
+	TodayChart   template.HTML
+	PeriodChart  template.HTML
+	Chain        chainState
+	DrainPct     float64 // acked of head, 0–100
+	Draining     bool    // connected with a backlog
+	OldestUnsent string
+}
+
+func (s *site) dashboard(w http.ResponseWriter, r *http.Request) {
+	now := s.Now()
+	today := report.Day(now)
+	def := report.Period{From: today.From.AddDate(0, 0, 1-dashboardDays), To: today.To}
+	p, custom, ok := s.period(w, r, def)
+	if !ok {
+		return
+	}
+	d := dashboardData{Now: now, Status: s.Status(), Custom: custom, Chain: s.chain.get()}
+	if d.Today, ok = s.build(w, today); !ok {
+		return
+	}
+	if d.Period, ok = s.build(w, p); !ok {
+		return
+	}
+	d.TodayChart = BarChart(d.Today.Blocked())
+	d.PeriodChart = BarChart(d.Period.Blocked())
+	d.DrainPct = 100
+	if d.Status.HeadSeq > 0 {
+		d.DrainPct = 100 * float64(d.Status.AckedSeq) / float64(d.Status.HeadSeq)
+	}
+	d.Draining = d.Status.Uplink.Connected && d.Status.Outbox.Depth > 0
+	if d.Status.Outbox.Depth > 0 {
+		d.OldestUnsent = report.Duration(time.Duration(d.Status.Outbox.OldestAgeS * float64(time.Second)))
+	}
+	var b strings.Builder
+	if err := s.dash.Execute(&b, d); err != nil {
+		s.Log.Error("web: dashboard", "err", err)
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write([]byte(b.String()))
+}
+
+// chainEvery is how long a chain check is shown before it is redone: a
+// full check reads the whole ledger.
+const chainEvery = time.Minute
+
+// chainWait is how long a page waits for a check under way.
+const chainWait = 2 * time.Second
+
+// chainCheck runs the ledger's Verify at most once a minute, in the
+// background, and remembers the result.
+type chainCheck struct {
+	verify func() error
+	now    func() time.Time
+
+	mu      sync.Mutex
+	at      time.Time
+	err     error
+	running chan struct{}
+}
+
+type chainState struct {
+	Shown   bool // a Verify is wired in
+	Known   bool // checked at least once
+	OK      bool
+	Error   string
+	Checked time.Time
+}
+
+func (c *chainCheck) get() chainState {
+	if c.verify == nil {
+		return chainState{}
+	}
+	c.mu.Lock()
+	if c.running == nil && (c.at.IsZero() || c.now().Sub(c.at) > chainEvery) {
+		done := make(chan struct{})
+		c.running = done
+		go func() {
+			err := c.verify()
+			c.mu.Lock()
+			c.at, c.err, c.running = c.now(), err, nil
+			c.mu.Unlock()
+			close(done)
+		}()
+	}
+	running := c.running
+	c.mu.Unlock()
+	if running != nil {
+		t := time.NewTimer(chainWait)
+		select {
+		case <-running:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := chainState{Shown: true, Known: !c.at.IsZero(), OK: c.err == nil, Checked: c.at}
+	if c.err != nil {
+		st.Error = c.err.Error()
+	}
+	return st
+}

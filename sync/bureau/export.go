@@ -1,0 +1,184 @@
+package bureau
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/tillguard/tillguard/policy"
+	"github.com/tillguard/tillguard/sync/bundle"
+	"github.com/tillguard/tillguard/sync/feed"
+	"github.com/tillguard/tillguard/sync/ledger"
+	"github.com/tillguard/tillguard/sync/mqttclient"
+)
+
+// Export formats.
+const (
+	FormatJSONL = "jsonl" // {"rec":…,"sig":"…"} per line, the record's bytes exactly as the till signed them
+	FormatCSV   = "csv"   // one row per sale line, record fields flattened
+)
+
+// ExportFilter selects what Export writes. Empty Pharmacy and Till mean
+// every till in the archive.
+type ExportFilter struct {
+	Pharmacy, Till string
+	FromSeq        uint64 // first seq per till; 0 or 1 = all
+}
+
+// exporter is the part of *ledger.Archive that Export reads.
+type exporter interface {
+	Tills() ([]ledger.TillInfo, error)
+	Scan(pharmacy, till string, from uint64, fn func(seq uint64, rec, sig []byte) error) error
+}
+
+// CSVHeader is the first row of a CSV export.
+var CSVHeader = []string{
+	"pharmacy", "till", "seq", "id", "prev", "kind", "at",
+	"card_type", "card_no", "card_region", "card_name",
+	"cashier", "pharmacist", "reason", "ref", "device_name", "device_state",
+	"payment_method", "insurance_fen", "cash_fen",
+	"line", "barcode", "med_list_codg", "name", "qty", "days", "days_limit", "price_fen",
+	"drug_trac_codg", "rx_flag", "rx_ref", "manual", "decision", "rule", "flags", "overridden", "pay",
+	"sig",
+}
+
+// Export writes the archive's records, till by till in seq order, as JSON
+// lines or CSV. A CSV row is one line of a record (a record without lines
+// is one row with the line columns empty); lists are joined with ';'.
+func Export(w io.Writer, ar exporter, format string, f ExportFilter) error {
+	if format != FormatJSONL && format != FormatCSV {
+		return fmt.Errorf("bureau: export: format %q: want %s or %s", format, FormatJSONL, FormatCSV)
+	}
+	if (f.Pharmacy == "") != (f.Till == "") {
+		return errors.New("bureau: export: pharmacy and till go together")
+	}
+	tills := []ledger.TillInfo{{Pharmacy: f.Pharmacy, Till: f.Till}}
+	if f.Pharmacy == "" {
+		var err error
+		if tills, err = ar.Tills(); err != nil {
+			return fmt.Errorf("bureau: export: %w", err)
+		}
+	}
+	bw := bufio.NewWriter(w)
+	var cw *csv.Writer
+	if format == FormatCSV {
+		cw = csv.NewWriter(bw)
+		if err := cw.Write(CSVHeader); err != nil {
+			return fmt.Errorf("bureau: export: %w", err)
+		}
+	}
+	for _, t := range tills {
+		err := ar.Scan(t.Pharmacy, t.Till, max(f.FromSeq, 1), func(_ uint64, rec, sig []byte) error {
+			if cw == nil {
+				// By hand: json.Marshal would compact rec, and the
+				// signature covers its exact bytes.
+				bw.WriteString(`{"rec":`)
+				bw.Write(rec)
+				bw.WriteString(`,"sig":"`)
+				bw.WriteString(base64.StdEncoding.EncodeToString(sig))
+				_, err := bw.WriteString("\"}\n")
+				return err
+			}
+			return writeCSV(cw, rec, sig)
+		})
+		if err != nil {
+			return fmt.Errorf("bureau: export %s/%s: %w", t.Pharmacy, t.Till, err)
+		}
+	}
+	if cw != nil {
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			return fmt.Errorf("bureau: export: %w", err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("bureau: export: %w", err)
+	}
+	return nil
+}
+
+func writeCSV(cw *csv.Writer, rec, sig []byte) error {
+	var r feed.Record
+	if err := json.Unmarshal(rec, &r); err != nil {
+		return fmt.Errorf("record does not decode: %w", err)
+	}
+	u := strconv.FormatUint
+	i := strconv.Itoa
+	b := func(v bool) string {
+		if v {
+			return "1"
+		}
+		return "0"
+	}
+	head := []string{r.Pharmacy, r.Till, u(r.Seq, 10), r.ID, r.Prev, r.Kind, r.At, "", "", "", "", r.Cashier, r.Pharmacist, r.Reason, r.Ref, "", "", "", "", ""}
+	if r.Card != nil {
+		head[7], head[8], head[9], head[10] = r.Card.Type, r.Card.No, r.Card.Region, r.Card.Name
+	}
+	if r.Device != nil {
+		head[15], head[16] = r.Device.Name, r.Device.State
+	}
+	if r.Payment != nil {
+		head[17], head[18], head[19] = r.Payment.Method, strconv.FormatInt(r.Payment.InsuranceFen, 10), strconv.FormatInt(r.Payment.CashFen, 10)
+	}
+	s := base64.StdEncoding.EncodeToString(sig)
+	if len(r.Lines) == 0 {
+		row := append(append([]string(nil), head...), make([]string, 17)...)
+		return cw.Write(append(row, s))
+	}
+	for n, l := range r.Lines {
+		row := append(append([]string(nil), head...),
+			i(n+1), l.Barcode, l.MedListCodg, l.Name, i(l.Qty), i(l.Days), i(l.DaysLimit), strconv.FormatInt(l.PriceFen, 10),
+			strings.Join(l.DrugTracCodg, ";"), b(l.RxFlag), l.RxRef, b(l.Manual), l.Decision, l.Rule, strings.Join(l.Flags, ";"), b(l.Overridden), l.Pay,
+			s)
+		if err := cw.Write(row); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PolicyBundle builds a bundle from the catalogue and policy file bytes
+// after loading both as a till will, so the bureau never signs a bundle
+// its tills would refuse.
+func PolicyBundle(region string, version uint64, issuedAt string, catalogCSV, policyJSON []byte) (bundle.Bundle, error) {
+	if _, err := policy.LoadCatalog(strings.NewReader(string(catalogCSV))); err != nil {
+		return bundle.Bundle{}, fmt.Errorf("bureau: policy bundle: catalogue: %w", err)
+	}
+	if len(policyJSON) > 0 {
+		if _, err := policy.LoadPolicy(strings.NewReader(string(policyJSON))); err != nil {
+			return bundle.Bundle{}, fmt.Errorf("bureau: policy bundle: policy: %w", err)
+		}
+	}
+	return bundle.Bundle{Region: region, Version: version, IssuedAt: issuedAt, CatalogCSV: string(catalogCSV), PolicyJSON: string(policyJSON)}, nil
+}
+
+// PublishPolicy publishes a signed bundle message, retained at QoS 1, on
+// its region's topic, and waits for the broker's PUBACK. It verifies the
+// message against pub first: a bundle that tills would refuse is not sent.
+func PublishPolicy(ctx context.Context, mo mqttclient.Options, payload []byte, pub ed25519.PublicKey) error {
+	s, err := bundle.Parse(payload)
+	if err != nil {
+		return fmt.Errorf("bureau: publish policy: %w", err)
+	}
+	if _, err := bundle.Verify(payload, pub, s.Bundle.Region, 0); err != nil {
+		return fmt.Errorf("bureau: publish policy: %w", err)
+	}
+	c, err := mqttclient.Connect(ctx, mo)
+	if err != nil {
+		return fmt.Errorf("bureau: publish policy: %w", err)
+	}
+	defer c.Close()
+	tok := c.Publish(mqttclient.Message{Topic: feed.PolicyTopic(s.Bundle.Region), Payload: payload, QoS: 1, Retained: true})
+	if err := tok.Wait(publishTimeout); err != nil {
+		return fmt.Errorf("bureau: publish policy: %w", err)
+	}
+	return nil
+}
