@@ -11,8 +11,28 @@ import (
 )
 
 func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	cfg := agent.Config{}
+	fs, cfg, verbose := runFlags()
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	cfg.Log = newLogger(stderr, level)
+	t, err := agent.Open(*cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "tillguard: ready, http://%s/\n", t.Addr())
+	return t.Run(ctx)
+}
+
+// runFlags are the flags of `tillguard run`, filling the returned config
+// (deploy/tillguard.conf is checked against them).
+func runFlags() (fs *flag.FlagSet, cfg *agent.Config, verbose *bool) {
+	fs = flag.NewFlagSet("run", flag.ContinueOnError)
+	cfg = &agent.Config{}
 	fs.String("config", "", "config file of `name = value` lines (flags win)")
 	fs.StringVar(&cfg.DataDir, "data-dir", agent.DefaultDataDir, "ledger, keys and state")
 	fs.StringVar(&cfg.CardPort, "card-port", "", "card reader serial port: path, /dev/serial/by-id link or usb:VID:PID[:SERIAL] (none: reported missing)")
@@ -33,19 +53,6 @@ func cmdRun(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	cfg.Retention, cfg.MinFree = agent.DefaultRetention, agent.DefaultMinFree
 	fs.Var(agent.DurationFlag{D: &cfg.Retention}, "retention", "prune acknowledged records older than this (90d, 2160h; 0 = keep all)")
 	fs.Var(agent.BytesFlag{N: &cfg.MinFree}, "min-free", "refuse insurance sales below this much free disk for --data-dir (64MiB, 1G; 0 = no check)")
-	verbose := fs.Bool("v", false, "log debug detail")
-	if err := parse(fs, args, stderr); err != nil {
-		return err
-	}
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	cfg.Log = newLogger(stderr, level)
-	t, err := agent.Open(cfg)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "tillguard: ready, http://%s/\n", t.Addr())
-	return t.Run(ctx)
+	verbose = fs.Bool("v", false, "log debug detail")
+	return fs, cfg, verbose
 }
