@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/tillguard/tillguard/internal/gs1"
 )
 
 // benchCatalog builds an n-item catalogue as CSV: drugs in groups of three
@@ -16,7 +18,7 @@ func benchCatalog(tb testing.TB, n int) (*Catalog, []string) {
 	barcodes := make([]string, 0, n)
 	for i := range n {
 		body := fmt.Sprintf("69%010d", i)
-		bc := body + string(eanCheckDigit(body))
+		bc := body + string(gs1.CheckDigit(body))
 		barcodes = append(barcodes, bc)
 		trace := ""
 		if i < 1_000_000 {
@@ -126,7 +128,7 @@ func BenchmarkLoadCatalog(b *testing.B) {
 	buf.WriteString(hdr)
 	for i := range 100_000 {
 		body := fmt.Sprintf("69%010d", i)
-		fmt.Fprintf(&buf, "%s%c,8%06d,XA%08d%013d,药%d,drug,1,1,,chronic,60,6,2580,3000\n", body, eanCheckDigit(body), i, i/3, i, i)
+		fmt.Fprintf(&buf, "%s%c,8%06d,XA%08d%013d,药%d,drug,1,1,,chronic,60,6,2580,3000\n", body, gs1.CheckDigit(body), i, i/3, i, i)
 	}
 	data := buf.Bytes()
 	b.SetBytes(int64(len(data)))

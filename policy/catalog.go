@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tillguard/tillguard/internal/gs1"
 )
 
 // Catalog maps what the scanner reads to the items the rules need. It is
@@ -337,24 +339,10 @@ func checkBarcode(s string) string {
 	case len(s) != 13 && len(s) != 8:
 		return fmt.Sprintf("%d digits, want 13 (EAN-13) or 8 (EAN-8)", len(s))
 	}
-	if want := eanCheckDigit(s[:len(s)-1]); s[len(s)-1] != want {
+	if want := gs1.CheckDigit(s[:len(s)-1]); s[len(s)-1] != want {
 		return fmt.Sprintf("check digit %c, want %c", s[len(s)-1], want)
 	}
 	return ""
-}
-
-// eanCheckDigit returns the GS1 check digit for the digits before it:
-// weights 3, 1, 3… from the right.
-func eanCheckDigit(body string) byte {
-	sum := 0
-	for i := len(body) - 1; i >= 0; i-- {
-		d := int(body[i] - '0')
-		if (len(body)-1-i)%2 == 0 {
-			d *= 3
-		}
-		sum += d
-	}
-	return byte('0' + (10-sum%10)%10)
 }
 
 func allDigits(s string) bool {

@@ -3,6 +3,8 @@ package scanner
 import (
 	"fmt"
 	"strings"
+
+	"github.com/tillguard/tillguard/internal/gs1"
 )
 
 // gs is the ASCII group separator that stands for FNC1 inside GS1 symbols.
@@ -107,7 +109,7 @@ func (c *Code) ean(n int) error {
 		}
 		return unreadable("not %d digits", n)
 	}
-	if want := checkDigit(d[:n-1]); d[n-1] != want {
+	if want := gs1.CheckDigit(d[:n-1]); d[n-1] != want {
 		return unreadable("bad EAN-%d check digit %c, want %c", n, d[n-1], want)
 	}
 	c.Kind = KindEAN13
@@ -174,19 +176,5 @@ func ValidEAN(digits string) bool {
 		return false
 	}
 	n := len(digits)
-	return checkDigit(digits[:n-1]) == digits[n-1]
-}
-
-// checkDigit computes the GS1 mod-10 check digit of body (all digits):
-// weights 3 and 1 alternate from the rightmost digit, which weighs 3.
-func checkDigit(body string) byte {
-	sum := 0
-	for i := len(body) - 1; i >= 0; i-- {
-		d := int(body[i] - '0')
-		if (len(body)-1-i)%2 == 0 {
-			d *= 3
-		}
-		sum += d
-	}
-	return byte('0' + (10-sum%10)%10)
+	return gs1.CheckDigit(digits[:n-1]) == digits[n-1]
 }

@@ -78,14 +78,7 @@ func Export(w io.Writer, ar exporter, format string, f ExportFilter) error {
 	for _, t := range tills {
 		err := ar.Scan(t.Pharmacy, t.Till, max(f.FromSeq, 1), func(_ uint64, rec, sig []byte) error {
 			if cw == nil {
-				// By hand: json.Marshal would compact rec, and the
-				// signature covers its exact bytes.
-				bw.WriteString(`{"rec":`)
-				bw.Write(rec)
-				bw.WriteString(`,"sig":"`)
-				bw.WriteString(base64.StdEncoding.EncodeToString(sig))
-				_, err := bw.WriteString("\"}\n")
-				return err
+				return writeJSONLine(bw, rec, sig)
 			}
 			return writeCSV(cw, rec, sig)
 		})
@@ -181,4 +174,16 @@ func PublishPolicy(ctx context.Context, mo mqttclient.Options, payload []byte, p
 		return fmt.Errorf("bureau: publish policy: %w", err)
 	}
 	return nil
+}
+
+// writeJSONLine writes {"rec":…,"sig":"…"} and a newline. It is written by
+// hand: json.Marshal would compact rec, and the signature covers its exact
+// bytes.
+func writeJSONLine(w *bufio.Writer, rec, sig []byte) error {
+	w.WriteString(`{"rec":`)
+	w.Write(rec)
+	w.WriteString(`,"sig":"`)
+	w.WriteString(base64.StdEncoding.EncodeToString(sig))
+	_, err := w.WriteString("\"}\n")
+	return err
 }

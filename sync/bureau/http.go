@@ -2,7 +2,6 @@ package bureau
 
 import (
 	"bufio"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -97,14 +96,7 @@ func (b *Bureau) serveRecords(w http.ResponseWriter, r *http.Request) {
 			return errStop
 		}
 		n++
-		// Written by hand: json.Marshal would compact rec, and the
-		// signature covers its exact bytes.
-		bw.WriteString(`{"rec":`)
-		bw.Write(rec)
-		bw.WriteString(`,"sig":"`)
-		bw.WriteString(base64.StdEncoding.EncodeToString(sig))
-		_, err := bw.WriteString("\"}\n")
-		return err
+		return writeJSONLine(bw, rec, sig)
 	})
 	if err != nil && !errors.Is(err, errStop) {
 		b.log.Error("bureau: export records", "pharmacy", pharmacy, "till", till, "err", err)
