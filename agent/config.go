@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tillguard/tillguard/drivers/scanner"
+	"github.com/tillguard/tillguard/sync/bundle"
 	"github.com/tillguard/tillguard/sync/feed"
 )
 
@@ -29,6 +30,10 @@ type Config struct {
 	Policy      string    // policy file (JSON, policy.LoadPolicy); "" = RULES.md's defaults
 	HTTP        string
 	Cashier     string
+	// OwnerPassword is a file holding the bcrypt hash of the owner's
+	// password (`tillguard password`): required to serve --http beyond
+	// loopback; clients not on loopback must then give it. "" = none.
+	OwnerPassword string
 
 	// TLS to the broker (--tls-ca, --tls-cert, --tls-key): the CA that
 	// signed the broker's certificate, and this till's certificate and key
@@ -79,7 +84,7 @@ func (c Config) Check() error {
 	if !feed.ValidID(c.Till) {
 		errs = append(errs, fmt.Errorf("--till %q: want 1–64 characters from A–Z a–z 0–9 - _", c.Till))
 	}
-	if !validRegion(c.Region) {
+	if !bundle.ValidRegion(c.Region) {
 		errs = append(errs, fmt.Errorf("--region %q: want a 6-digit region code", c.Region))
 	}
 	if c.Baud <= 0 {
@@ -94,7 +99,7 @@ func (c Config) Check() error {
 	if c.Retention != 0 && c.Retention < MinRetention {
 		errs = append(errs, fmt.Errorf("--retention %s: want 0 (keep all) or at least %dd, the longest days-supply", FormatDays(c.Retention), MinRetention/(24*time.Hour)))
 	}
-	if c.HTTP != "" {
+	if c.HTTP != "" && c.OwnerPassword == "" {
 		if err := loopbackOnly(c.HTTP); err != nil {
 			errs = append(errs, err)
 		}
@@ -105,21 +110,8 @@ func (c Config) Check() error {
 	return nil
 }
 
-func validRegion(s string) bool {
-	if len(s) != 6 {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 // loopbackOnly refuses listen addresses beyond this machine: serving the
-// till's API to the shop's network needs the owner's password, which this
-// build does not have yet.
+// till's API to the shop's network needs the owner's password.
 func loopbackOnly(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -131,7 +123,7 @@ func loopbackOnly(addr string) error {
 	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
 		return nil
 	}
-	return fmt.Errorf("--http %q: only loopback addresses are served (an owner password for other addresses is not supported yet)", addr)
+	return fmt.Errorf("--http %q: only loopback addresses are served without --owner-password (a hash made by tillguard password)", addr)
 }
 
 // DurationFlag is a flag.Value for a duration written in days ("90d") or

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -43,6 +44,8 @@ type Till struct {
 	disk     *diskBudget
 	policy   *policyState // policybundle.go: the bureau's bundles
 	tls      *tls.Config  // to the broker; nil = plain TCP
+	metrics  *web.Metrics // decisions per rule and their latency, for /metrics
+	auth     *web.Auth    // the owner's password; nil = loopback only
 }
 
 // Open prepares a till: it loads the key, opens and checks the ledger,
@@ -72,6 +75,10 @@ func Open(cfg Config) (*Till, error) {
 	// The policy in force is the rules' version and the catalogue's bytes.
 	version = pol.Version + "+" + version
 	bureauKey, err := parseBureauKey(cfg.BureauKey)
+	if err != nil {
+		return nil, err
+	}
+	auth, err := loadOwnerPassword(cfg.OwnerPassword)
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +116,8 @@ func Open(cfg Config) (*Till, error) {
 		changes: newBroadcast(),
 		policy:  &policyState{pub: bureauKey, region: cfg.Region, version: version},
 		tls:     tlsCfg,
+		metrics: web.NewMetrics(),
+		auth:    auth,
 	}
 	t.disk = &diskBudget{dir: cfg.DataDir, min: cfg.MinFree, free: cfg.FreeSpace, alarms: t.alarms, log: cfg.Log}
 	if t.disk.free == nil {
@@ -116,17 +125,18 @@ func Open(cfg Config) (*Till, error) {
 	}
 	t.disk.check()
 	t.session = session.New(session.Config{
-		Pharmacy: cfg.Pharmacy,
-		Till:     cfg.Till,
-		Catalog:  cat,
-		Limits:   pol.Limits(cfg.Region),
-		Deny:     pol.Denied,
-		Ledger:   &watchedLedger{Ledger: led, alarms: t.alarms, disk: t.disk},
-		Index:    led,
-		Now:      cfg.Now,
-		Log:      cfg.Log,
-		Beep:     t.devices.beep,
-		OnChange: t.changes.notify,
+		Pharmacy:   cfg.Pharmacy,
+		Till:       cfg.Till,
+		Catalog:    cat,
+		Limits:     pol.Limits(cfg.Region),
+		Deny:       pol.Denied,
+		Ledger:     &watchedLedger{Ledger: led, alarms: t.alarms, disk: t.disk},
+		Index:      led,
+		Now:        cfg.Now,
+		Log:        cfg.Log,
+		Beep:       t.devices.beep,
+		OnChange:   t.changes.notify,
+		OnDecision: t.metrics.ObserveDecision,
 	})
 	t.restorePolicy() // the bureau's last bundle, if one was saved
 	if cfg.Broker != "" {
@@ -229,7 +239,9 @@ func (t *Till) Run(ctx context.Context) error {
 	}
 	var srv *http.Server
 	if t.listener != nil {
-		srv = &http.Server{Handler: t.handler(), ReadHeaderTimeout: 5 * time.Second}
+		// Requests share ctx, so the live screens' event streams end with
+		// the till instead of holding Shutdown up.
+		srv = &http.Server{Handler: t.handler(), ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 		run(func() {
 			if err := srv.Serve(t.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				t.log.Error("agent: http stopped", "err", err)
@@ -249,7 +261,26 @@ func (t *Till) Run(ctx context.Context) error {
 }
 
 func (t *Till) handler() http.Handler {
-	return web.New(web.Deps{Session: t.session, Status: t.Status, Records: t.ledger, Log: t.log})
+	return web.New(web.Deps{
+		Session: t.session, Status: t.Status, Records: t.ledger, Log: t.log,
+		Changes: t.Changes, Metrics: t.metrics, Verify: t.ledger.Verify, Now: t.cfg.Now, Auth: t.auth,
+	})
+}
+
+// loadOwnerPassword reads the owner's password hash (--owner-password).
+func loadOwnerPassword(path string) (*web.Auth, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("agent: owner password: %w", err)
+	}
+	a, err := web.NewAuth(bytes.TrimSpace(b))
+	if err != nil {
+		return nil, fmt.Errorf("agent: owner password %s: %w", path, err)
+	}
+	return a, nil
 }
 
 // Status is what GET /api/status reports.

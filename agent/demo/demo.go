@@ -154,7 +154,8 @@ func Run(ctx context.Context, o Opts) error {
 	if err := sc.play(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nTill API: http://%s/api/session  /api/status  /api/records\n", t.Addr())
+	fmt.Fprintf(out, "\nTill screen: http://%s/till   owner's dashboard: http://%[1]s/   self-inspection report: http://%[1]s/report\n", t.Addr())
+	fmt.Fprintf(out, "Till API: http://%s/api/session  /api/status  /api/records\n", t.Addr())
 	con := &console{out: out, till: t, sim: devs, scene: sc, quit: cancel}
 	con.help()
 	go con.run(ctx, o.In)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"unicode/utf8"
@@ -71,14 +72,16 @@ func (a *Auth) Check(pw string) bool {
 	return true
 }
 
-// protect asks for the owner's password on everything but /healthz when
-// an Auth is set: the interface is then reachable beyond this machine.
+// protect asks for the owner's password when an Auth is set (the
+// interface is then reachable beyond this machine) on everything but
+// /healthz, from every client but this machine's own: the cashier's screen
+// on the till needs none (SPEC.md §5).
 func (h *handler) protect(next http.Handler) http.Handler {
 	if h.Auth == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
+		if r.URL.Path == "/healthz" || fromLoopback(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -89,4 +92,14 @@ func (h *handler) protect(next http.Handler) http.Handler {
 		w.Header().Set("WWW-Authenticate", `Basic realm="tillguard", charset="UTF-8"`)
 		writeError(w, http.StatusUnauthorized, "需要店主密码 / the owner's password is required")
 	})
+}
+
+// fromLoopback reports whether the request comes from this machine.
+func fromLoopback(r *http.Request) bool {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -25,8 +25,8 @@ type site struct {
 	chain *chainCheck
 }
 
-// pages registers the pages, /metrics and /api/events on mux.
-func (h *handler) pages(mux *http.ServeMux) {
+// pages registers the pages, /metrics and /api/events.
+func (h *handler) pages(mux *router) {
 	if h.Now == nil {
 		h.Now = time.Now
 	}
@@ -39,13 +39,13 @@ func (h *handler) pages(mux *http.ServeMux) {
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
-	mux.HandleFunc("GET /{$}", s.dashboard)
-	mux.HandleFunc("GET /till", s.till)
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	mux.HandleFunc("GET /report", s.report)
-	mux.HandleFunc("GET /report.csv", s.reportCSV)
-	mux.HandleFunc("GET /metrics", h.metrics)
-	mux.HandleFunc("GET /api/events", h.events)
+	mux.handle("GET /{$}", http.HandlerFunc(s.dashboard))
+	mux.handle("GET /till", http.HandlerFunc(s.till))
+	mux.handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.handle("GET /report", http.HandlerFunc(s.report))
+	mux.handle("GET /report.csv", http.HandlerFunc(s.reportCSV))
+	mux.handle("GET /metrics", http.HandlerFunc(h.metrics))
+	mux.handle("GET /api/events", http.HandlerFunc(h.events))
 }
 
 func (s *site) till(w http.ResponseWriter, _ *http.Request) {

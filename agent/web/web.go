@@ -3,9 +3,12 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tillguard/tillguard/agent/session"
@@ -98,21 +101,60 @@ func New(d Deps) http.Handler {
 	}
 	h := &handler{d}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	mux.HandleFunc("GET /api/session", h.session)
-	mux.HandleFunc("POST /api/session/checkout", h.checkout)
-	mux.HandleFunc("POST /api/session/void", h.void)
-	mux.HandleFunc("POST /api/session/override", h.override)
-	mux.HandleFunc("POST /api/session/lines", h.manualLine)
-	mux.HandleFunc("POST /api/session/rx", h.rx)
-	mux.HandleFunc("POST /api/returns", h.returns)
-	mux.HandleFunc("GET /api/status", h.status)
-	mux.HandleFunc("GET /api/records", h.records)
-	h.pages(mux)
+	r := &router{mux: mux, allow: map[string][]string{}}
+	r.handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }))
+	r.handle("GET /api/session", http.HandlerFunc(h.session))
+	r.handle("POST /api/session/checkout", http.HandlerFunc(h.checkout))
+	r.handle("POST /api/session/void", http.HandlerFunc(h.void))
+	r.handle("POST /api/session/override", http.HandlerFunc(h.override))
+	r.handle("POST /api/session/lines", http.HandlerFunc(h.manualLine))
+	r.handle("POST /api/session/rx", http.HandlerFunc(h.rx))
+	r.handle("POST /api/returns", http.HandlerFunc(h.returns))
+	r.handle("GET /api/status", http.HandlerFunc(h.status))
+	r.handle("GET /api/records", http.HandlerFunc(h.records))
+	h.pages(r)
+	r.finish()
+	// Anything else under /api/ is answered in JSON too, for integrators.
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+	})
 	return h.protect(mux)
 }
 
 type handler struct{ Deps }
+
+// router registers method-qualified patterns and answers any other method
+// on the same path with 405, an Allow header and a JSON body, where
+// ServeMux alone would answer in plain text.
+type router struct {
+	mux   *http.ServeMux
+	allow map[string][]string // path → methods
+	order []string
+}
+
+func (r *router) handle(pattern string, h http.Handler) {
+	method, path, _ := strings.Cut(pattern, " ")
+	if _, ok := r.allow[path]; !ok {
+		r.order = append(r.order, path)
+	}
+	r.allow[path] = append(r.allow[path], method)
+	r.mux.Handle(pattern, h)
+}
+
+// finish adds the 405 answers; call it once every route is in.
+func (r *router) finish() {
+	for _, path := range r.order {
+		methods := r.allow[path]
+		if slices.Contains(methods, http.MethodGet) {
+			methods = append(methods, http.MethodHead)
+		}
+		allow := strings.Join(methods, ", ")
+		r.mux.HandleFunc(path, func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s: use %s", req.Method, req.URL.Path, allow))
+		})
+	}
+}
 
 func (h *handler) session(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, h.Session.View())

@@ -46,6 +46,7 @@ func runFlags() (fs *flag.FlagSet, cfg *agent.Config, verbose *bool) {
 	fs.StringVar(&cfg.Catalog, "catalog", "", "catalogue CSV to seed from")
 	fs.StringVar(&cfg.Policy, "policy", "", "policy file: limits per region, deny list (JSON; none = RULES.md's defaults)")
 	fs.StringVar(&cfg.HTTP, "http", agent.DefaultHTTP, "listen address of the dashboard, till screen and API")
+	fs.StringVar(&cfg.OwnerPassword, "owner-password", "", "file holding the owner's password hash (tillguard password): needed for a --http beyond loopback")
 	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "CA certificate (PEM) that signed the broker's certificate")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "this till's client certificate (PEM; CN = pharmacy/till)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the key of --tls-cert (PEM)")

@@ -27,6 +27,8 @@ usage:
   tillguard sim     [flags]                   simulated card reader and scanner on pseudo-terminals
   tillguard demo    [flags]                   everything on one machine, with a narrated counter scene
   tillguard keys    show|rotate [--data-dir DIR]
+  tillguard report  [--data-dir DIR] [--from D --to D] [--format html|csv] [--out FILE]   self-inspection report
+  tillguard password [--out FILE]              hash the owner's password (read from stdin) for --owner-password
   tillguard version
 
 Run "tillguard COMMAND -h" for a command's flags.
@@ -48,11 +50,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	cmds := map[string]func(context.Context, []string, io.Reader, io.Writer, io.Writer) error{
-		"run":    cmdRun,
-		"bureau": cmdBureau,
-		"sim":    cmdSim,
-		"demo":   cmdDemo,
-		"keys":   cmdKeys,
+		"run":      cmdRun,
+		"bureau":   cmdBureau,
+		"sim":      cmdSim,
+		"demo":     cmdDemo,
+		"keys":     cmdKeys,
+		"report":   cmdReport,
+		"password": cmdPassword,
 		"version": func(context.Context, []string, io.Reader, io.Writer, io.Writer) error {
 			fmt.Fprintln(stdout, "tillguard", version)
 			return nil

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tillguard/tillguard/agent/web"
+	"github.com/tillguard/tillguard/sync/feed"
+	"github.com/tillguard/tillguard/sync/keys"
+	"github.com/tillguard/tillguard/sync/ledger"
+)
+
+// tillWithBlock makes a till data dir whose ledger holds one blocked
+// shampoo, appended now.
+func tillWithBlock(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	key, err := keys.LoadOrCreate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	led, err := ledger.Open(filepath.Join(dir, "ledger.db"), key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = led.Append(&feed.Record{
+		Pharmacy: "H33010200001", Till: "T01", Kind: feed.KindBlocked,
+		Card:  &feed.Card{Type: feed.CardSSC, No: "A12345678", Name: "王**"},
+		Lines: []feed.Line{{Barcode: "6903148091050", Name: "海飞丝去屑洗发水", Qty: 1, Decision: feed.Block, Rule: "non_drug", ReasonZH: "非药品"}},
+	})
+	if cerr := led.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestReport_command(t *testing.T) {
+	dir := tillWithBlock(t)
+	today := time.Now().Format("2006-01-02")
+	out := filepath.Join(t.TempDir(), "report.html")
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		contains string // in stdout, stderr or the --out file
+	}{
+		{"csv today", []string{"--format", "csv"}, 0, "rule,non_drug,非药品不得医保支付,Non-drug goods on insurance,1,0,0,1"},
+		{"csv period row", []string{"--format", "csv"}, 0, "period,H33010200001,T01," + today + "," + today},
+		{"html to a file", []string{"--out", out}, 0, `<tr class="" data-rule="non_drug">`},
+		{"a period without it", []string{"--from", "2020-01-01", "--to", "2020-01-31", "--format", "csv"}, 0, "rule,non_drug,非药品不得医保支付,Non-drug goods on insurance,0,0,0,0"},
+		{"bad format", []string{"--format", "pdf"}, 2, `--format "pdf"`},
+		{"bad period", []string{"--from", "2020-02-01", "--to", "2020-01-01"}, 2, "before"},
+		{"no ledger", []string{"--data-dir", t.TempDir()}, 1, "no ledger"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"report", "--data-dir", dir}, tt.args...)
+			code := run(context.Background(), args, nil, &stdout, &stderr)
+			got := stdout.String() + stderr.String()
+			if b, err := os.ReadFile(out); err == nil && strings.Contains(strings.Join(tt.args, " "), out) {
+				got += string(b)
+			}
+			if code != tt.code || !strings.Contains(got, tt.contains) {
+				t.Fatalf("tillguard %v = %d %q, want %d containing %q", args, code, got, tt.code, tt.contains)
+			}
+			if strings.Contains(got, "A12345678") {
+				t.Error("the report shows the card number unmasked")
+			}
+		})
+	}
+}
+
+// TestReport_tillRunning: while the till holds the ledger, the command
+// says where the report is instead of waiting.
+func TestReport_tillRunning(t *testing.T) {
+	dir := tillWithBlock(t)
+	key, err := keys.LoadOrCreate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	led, err := ledger.Open(filepath.Join(dir, "ledger.db"), key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer led.Close()
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"report", "--data-dir", dir}, nil, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "/report") {
+		t.Errorf("report on a running till = %d %q, want 1 pointing at /report", code, stderr.String())
+	}
+}
+
+func TestPassword_command(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "owner.hash")
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"password", "--out", out}, strings.NewReader("店主的密码 2026\n"), &stdout, &stderr); code != 0 {
+		t.Fatalf("password = %d %s", code, stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(out); fi.Mode().Perm() != 0o600 {
+		t.Errorf("hash file mode %v, want 0600", fi.Mode().Perm())
+	}
+	a, err := web.NewAuth(bytes.TrimSpace(b))
+	if err != nil || !a.Check("店主的密码 2026") || a.Check("店主的密码") {
+		t.Errorf("hash %q: NewAuth %v, or it checks wrongly", b, err)
+	}
+	if code := run(context.Background(), []string{"password"}, strings.NewReader("short\n"), &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "at least 8") {
+		t.Errorf("short password = %d %q, want refused", code, stderr.String())
+	}
+	// With the hash, --http beyond loopback passes the config check and
+	// the start goes on to read the hash file.
+	stderr.Reset()
+	args := []string{"run", "--pharmacy", "H1", "--till", "T1", "--data-dir", t.TempDir(), "--http", "0.0.0.0:0", "--owner-password", out + ".missing"}
+	if code := run(context.Background(), args, nil, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "owner password") || strings.Contains(stderr.String(), "only loopback") {
+		t.Errorf("run with --owner-password = %d %q, want the missing hash file reported", code, stderr.String())
+	}
+}
