@@ -35,6 +35,13 @@ func TestParseLine(t *testing.T) {
 	}
 }
 
+// allWithin is one line per benchmark of `make bench`, every budget kept.
+const allWithin = `BenchmarkBudgetDecision-2 100 9000 ns/op 8.1 µs-median-1k-lines 8.4 µs-median-1M-lines 0.0576 %-of-wire 1.037 ratio-1M/1k
+BenchmarkBudgetCommit-2 10 1 ns/op 1.10 commit/bare
+BenchmarkBudgetDrain-2 1 1 ns/op 0.61 drain/paho 1.8 drain/bridge 7000 drain-rec/s 11000 paho-rec/s 3900 bridge-rec/s
+BenchmarkBudgetProcess-2 1 1 ns/op 11.2 MB-rss-idle 31.5 MB-rss-peak-drain 42 ms-start-to-ready
+`
+
 func TestRun(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -42,13 +49,15 @@ func TestRun(t *testing.T) {
 		ok     bool
 		report []string
 	}{
-		{"both within", "BenchmarkBudgetCommit-2 10 1 ns/op 1.10 commit/bare\nBenchmarkBudgetDrain-2 1 1 ns/op 0.61 drain/paho\n",
-			true, []string{"1.100", "0.610", "≤ 1.3", "≥ 0.5"}},
-		{"commit over", "BenchmarkBudgetCommit-2 10 1 ns/op 1.31 commit/bare\nBenchmarkBudgetDrain-2 1 1 ns/op 0.61 drain/paho\n",
-			false, []string{"OVER BUDGET"}},
-		{"drain under", "BenchmarkBudgetCommit-2 10 1 ns/op 1.0 commit/bare\nBenchmarkBudgetDrain-2 1 1 ns/op 0.2 drain/paho\n",
-			false, []string{"0.200", "OVER BUDGET"}},
-		{"one missing", "BenchmarkBudgetCommit-2 10 1 ns/op 1.0 commit/bare\n", false, []string{"NOT RUN"}},
+		{"all within", allWithin, true,
+			[]string{"8.400µs", "< 20µs", "0.0576%", "< 0.2%", "1.037", "≤ 1.5", "1.100", "≤ 1.3", "0.6100", "≥ 0.5", "1.800", "> 1",
+				"11.200MB", "< 20MB", "31.500MB", "< 60MB", "42.000ms", "< 300ms", "drain-rec/s 7000, paho-rec/s 11000", "µs-median-1k-lines 8.100"}},
+		{"commit over", strings.Replace(allWithin, "1.10 commit/bare", "1.31 commit/bare", 1), false, []string{"1.310", "OVER BUDGET"}},
+		{"drain under", strings.Replace(allWithin, "0.61 drain/paho", "0.2 drain/paho", 1), false, []string{"0.2000", "OVER BUDGET"}},
+		{"bridge level is not faster", strings.Replace(allWithin, "1.8 drain/bridge", "1 drain/bridge", 1), false, []string{"OVER BUDGET"}},
+		{"rss at the bound", strings.Replace(allWithin, "11.2 MB-rss-idle", "20 MB-rss-idle", 1), false, []string{"OVER BUDGET"}},
+		{"one missing", strings.Replace(allWithin, "42 ms-start-to-ready", "", 1), false, []string{"NOT RUN"}},
+		{"nothing ran", "PASS\n", false, []string{"NOT RUN"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,7 +74,47 @@ func TestRun(t *testing.T) {
 					t.Errorf("table lacks %q:\n%s", s, out.String())
 				}
 			}
+			for _, line := range strings.Split(strings.TrimPrefix(out.String(), tc.in), "\n") {
+				if strings.TrimRight(line, " ") != line {
+					t.Errorf("trailing blanks: %q", line)
+				}
+			}
+			if got := strings.Count(out.String(), "\n") - strings.Count(tc.in, "\n"); got != len(budgets)+2 {
+				t.Errorf("table has %d lines, want a blank line, a header and %d rows", got, len(budgets))
+			}
 		})
+	}
+}
+
+func TestOpHolds(t *testing.T) {
+	tests := []struct {
+		o     op
+		v     float64
+		holds bool
+	}{
+		{below, 0.9, true}, {below, 1, false},
+		{atMost, 1, true}, {atMost, 1.1, false},
+		{above, 1.1, true}, {above, 1, false},
+		{atLeast, 1, true}, {atLeast, 0.9, false},
+		{op("?"), 1, false},
+	}
+	for _, tc := range tests {
+		if got := tc.o.holds(tc.v, 1); got != tc.holds {
+			t.Errorf("%v 1 for %v = %v, want %v", tc.o, tc.v, got, tc.holds)
+		}
+	}
+}
+
+func TestBudgets_metricsUnique(t *testing.T) {
+	seen := map[string]bool{}
+	for _, b := range budgets {
+		if seen[b.metric] {
+			t.Errorf("metric %q judged twice", b.metric)
+		}
+		seen[b.metric] = true
+		if !b.op.holds(b.bound, b.bound) && !(b.op == below || b.op == above) {
+			t.Errorf("%s: unknown op %q", b.name, b.op)
+		}
 	}
 }
 

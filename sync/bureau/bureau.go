@@ -38,10 +38,11 @@ const (
 const ShareGroup = "tillguard-bureau"
 
 const (
-	defaultBatch   = 256
+	defaultBatch   = 1024
 	publishTimeout = 10 * time.Second // PublishPolicy's wait for the PUBACK
 	maxAlarms      = 1000             // alarms kept for the API; older ones are only counted
-	parallelMin    = 32               // batches at least this long are verified on every core
+	parallelMin    = 32               // batches at least this long are admitted on every core
+	admitAhead     = 4                // batches the admitter may verify ahead of the store; one store takes them all
 )
 
 // Alarm is something a till or the network did that the bureau refused or
@@ -59,7 +60,7 @@ type Alarm struct {
 type Opts struct {
 	Enrolled map[string]ed25519.PublicKey // "pharmacy/till" → key
 	Shared   bool                         // consume through $share/tillguard-bureau/…
-	Batch    int                          // records per archive transaction, at most; default 256
+	Batch    int                          // messages parsed and verified together, at most; one archive transaction stores up to 4 such batches; default 1024
 	// DaysLimit is the days-supply limit for days_supply_cross when a line
 	// does not say which limit the till applied; default the chronic
 	// limit of policy.DefaultLimits, the longest without a long prescription.
@@ -216,6 +217,23 @@ func (b *Bureau) Run(ctx context.Context, mo mqttclient.Options) error {
 		case <-done:
 		}
 	}
+	// Two stages, so a store's fsync overlaps the parsing and signature
+	// checks (the bureau's main CPU cost) of what comes next: the admitter
+	// takes what is waiting and verifies it on every core; the store
+	// checks the chain against the archive, stores everything admitted
+	// since its last store in one transaction, and only then acks. Batches
+	// keep their order, and only the store reads the archive or b.contig,
+	// so the rules are those of one batch at a time.
+	//
+	// Both run before the subscription is made: a persistent session's
+	// backlog arrives before the SUBACK, and with nobody draining it the
+	// handler would block paho's reader, which then never sees the SUBACK.
+	admitted := make(chan []candidate, admitAhead)
+	var wg sync.WaitGroup
+	defer wg.Wait() // both end with ctx
+	wg.Go(func() { b.admitter(ctx, in, admitted) })
+	wg.Go(func() { b.store(ctx, c, admitted) })
+
 	err = c.Subscribe(b.Filter(), 1, handler)
 	if err != nil {
 		b.log.Error("bureau: subscribe", "filter", b.Filter(), "err", err) // renewed on reconnect
@@ -225,16 +243,49 @@ func (b *Bureau) Run(ctx context.Context, mo mqttclient.Options) error {
 	b.stats.Connected = err == nil && c.Connected()
 	b.mu.Unlock()
 	b.log.Info("bureau: consuming", "filter", b.Filter())
+	<-ctx.Done()
+	return nil
+}
 
-	// One batch at a time. Overlapping a batch's fsync with the next one's
-	// verification was tried: with the till's window of 256 it splits the
-	// window into two half batches and halves the rate.
-	msgs := make([]mqttclient.Message, 0, b.batch)
+// store commits what the admitter hands it, in order, and acks each till
+// up to its contiguous seq once the transaction is on disk, until ctx ends.
+func (b *Bureau) store(ctx context.Context, c *mqttclient.Client, admitted <-chan []candidate) {
 	for {
-		msgs = msgs[:0]
+		var cands []candidate
 		select {
 		case <-ctx.Done():
-			return nil
+			return
+		case cands = <-admitted:
+		}
+	group: // one transaction, one fsync, for every batch admitted meanwhile
+		for len(cands) < admitAhead*b.batch {
+			select {
+			case more := <-admitted:
+				cands = append(cands, more...)
+			default:
+				break group
+			}
+		}
+		for _, a := range b.commit(b.check(cands)) {
+			payload, _ := json.Marshal(feed.Ack{UptoSeq: a.upto})
+			// No wait: a lost ack is repaired by the till sending again.
+			c.Publish(mqttclient.Message{Topic: feed.TillTopic(a.pharmacy, a.till, feed.LeafAck), Payload: payload, QoS: 1})
+			b.mu.Lock()
+			b.stats.Acks++
+			b.mu.Unlock()
+		}
+	}
+}
+
+// admitter takes batches of what is waiting on in, admits and verifies
+// them, and hands them to out in order, until ctx ends.
+func (b *Bureau) admitter(ctx context.Context, in <-chan mqttclient.Message, out chan<- []candidate) {
+	msgs := make([]mqttclient.Message, 0, b.batch)
+	for {
+		msgs = msgs[:0] // admitAll keeps nothing of the slice itself
+		select {
+		case <-ctx.Done():
+			return
 		case m := <-in:
 			msgs = append(msgs, m)
 		}
@@ -247,13 +298,10 @@ func (b *Bureau) Run(ctx context.Context, mo mqttclient.Options) error {
 				break fill
 			}
 		}
-		for _, a := range b.process(msgs) {
-			payload, _ := json.Marshal(feed.Ack{UptoSeq: a.upto})
-			// No wait: a lost ack is repaired by the till sending again.
-			c.Publish(mqttclient.Message{Topic: feed.TillTopic(a.pharmacy, a.till, feed.LeafAck), Payload: payload, QoS: 1})
-			b.mu.Lock()
-			b.stats.Acks++
-			b.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case out <- b.admitAll(msgs):
 		}
 	}
 }
@@ -287,24 +335,47 @@ func (b *Bureau) process(msgs []mqttclient.Message) []ack {
 }
 
 // admitAll takes in a batch: topic, shape, enrolment and signature; none
-// of it depends on the archive.
+// of it depends on the archive. The work is spread over every core; the
+// alarms are raised afterwards, in the batch's order.
 func (b *Bureau) admitAll(msgs []mqttclient.Message) []candidate {
 	b.mu.Lock()
 	b.stats.Received += uint64(len(msgs))
 	b.mu.Unlock()
-	var cands []candidate
-	for _, m := range msgs {
-		if c, ok := b.admit(m); ok {
-			cands = append(cands, c)
+	res := make([]admission, len(msgs))
+	parallel(len(msgs), func(i int) {
+		c, ref := b.admit(msgs[i])
+		if ref == nil {
+			c.ok = len(c.sig) == ed25519.SignatureSize && ed25519.Verify(c.pub, c.rec, c.sig)
 		}
-	}
-	verify(cands)
-	for _, c := range cands {
-		if !c.ok {
-			b.alarm(c.pharmacy, c.till, c.r.Seq, AlarmBadSignature, "signature does not verify with the enrolled key")
+		res[i] = admission{c, ref}
+	})
+	cands := make([]candidate, 0, len(msgs))
+	for _, a := range res {
+		switch {
+		case a.ref != nil:
+			b.alarm(a.ref.pharmacy, a.ref.till, a.ref.seq, a.ref.kind, a.ref.detail)
+		case !a.c.ok:
+			b.alarm(a.c.pharmacy, a.c.till, a.c.r.Seq, AlarmBadSignature, "signature does not verify with the enrolled key")
+			cands = append(cands, a.c) // its till still gets an ack of what is stored
+		default:
+			cands = append(cands, a.c)
 		}
 	}
 	return cands
+}
+
+// admission is the outcome of admit for one message: a candidate, or why
+// it was refused.
+type admission struct {
+	c   candidate
+	ref *refusal
+}
+
+// refusal is an alarm to raise for a message admit refused.
+type refusal struct {
+	pharmacy, till string
+	seq            uint64
+	kind, detail   string
 }
 
 // job is a checked batch ready to store.
@@ -453,51 +524,45 @@ func (b *Bureau) commit(j job) []ack {
 	return acks
 }
 
-// admit checks a message's topic, shape and sender, raising the alarm for
-// what it refuses.
-func (b *Bureau) admit(m mqttclient.Message) (candidate, bool) {
+// admit checks a message's topic, shape and sender; a refused message
+// comes back with the alarm to raise. It has no side effects, so admitAll
+// runs it on every core.
+func (b *Bureau) admit(m mqttclient.Message) (candidate, *refusal) {
 	p, t, leaf, err := feed.ParseTillTopic(m.Topic)
 	if err != nil || leaf != feed.LeafTx {
-		b.alarm(p, t, 0, AlarmBadPayload, fmt.Sprintf("topic %.80q", m.Topic))
-		return candidate{}, false
+		return candidate{}, &refusal{p, t, 0, AlarmBadPayload, fmt.Sprintf("topic %.80q", m.Topic)}
 	}
 	rec, r, sig, err := feed.Open(m.Payload)
 	if err != nil {
-		b.alarm(p, t, 0, AlarmBadPayload, truncate(err.Error(), 200))
-		return candidate{}, false
+		return candidate{}, &refusal{p, t, 0, AlarmBadPayload, truncate(err.Error(), 200)}
 	}
 	if r.Pharmacy != p || r.Till != t {
-		b.alarm(p, t, r.Seq, AlarmBadPayload, fmt.Sprintf("record of %s/%s on this till's topic", r.Pharmacy, r.Till))
-		return candidate{}, false
+		return candidate{}, &refusal{p, t, r.Seq, AlarmBadPayload, fmt.Sprintf("record of %s/%s on this till's topic", r.Pharmacy, r.Till)}
 	}
 	pub, ok := b.enrolled[p+"/"+t]
 	if !ok || len(pub) != ed25519.PublicKeySize {
-		b.alarm(p, t, r.Seq, AlarmUnenrolled, "no enrolled key for this till")
-		return candidate{}, false
+		return candidate{}, &refusal{p, t, r.Seq, AlarmUnenrolled, "no enrolled key for this till"}
 	}
-	return candidate{pharmacy: p, till: t, rec: rec, sig: sig, r: r, pub: pub}, true
+	return candidate{pharmacy: p, till: t, rec: rec, sig: sig, r: r, pub: pub}, nil
 }
 
-// verify checks every candidate's signature, on every core when the batch
-// is big enough to be worth it: verification is the bureau's main cost.
-func verify(cs []candidate) {
-	one := func(c *candidate) {
-		c.ok = len(c.sig) == ed25519.SignatureSize && ed25519.Verify(c.pub, c.rec, c.sig)
-	}
+// parallel calls fn(i) for every i < n, on every core when n is big
+// enough to be worth it: parsing and verifying are the bureau's main cost.
+func parallel(n int, fn func(i int)) {
 	workers := runtime.GOMAXPROCS(0)
-	if len(cs) < parallelMin || workers == 1 {
-		for i := range cs {
-			one(&cs[i])
+	if n < parallelMin || workers == 1 {
+		for i := range n {
+			fn(i)
 		}
 		return
 	}
 	var wg sync.WaitGroup
-	per := (len(cs) + workers - 1) / workers
-	for lo := 0; lo < len(cs); lo += per {
-		part := cs[lo:min(lo+per, len(cs))]
+	per := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += per {
+		hi := min(lo+per, n)
 		wg.Go(func() {
-			for i := range part {
-				one(&part[i])
+			for i := lo; i < hi; i++ {
+				fn(i)
 			}
 		})
 	}

@@ -269,6 +269,40 @@ func TestProcess_bigBatchVerifiedInParallel(t *testing.T) {
 	}
 }
 
+func TestProcess_refusalsInBatchOrderWhenParallel(t *testing.T) {
+	b, _, ft := setup(t)
+	stranger := newFakeTill(t, "P9", "T9") // not enrolled
+	var msgs []mqttclient.Message
+	for range 2 * parallelMin {
+		msgs = append(msgs, ft.next(t))
+	}
+	// Refused messages on both workers' halves, in a known order.
+	msgs = slices.Insert(msgs, 3, mqttclient.Message{Topic: "nope", Payload: []byte("x")})
+	msgs = slices.Insert(msgs, len(msgs)-2, stranger.next(t))
+	acks := b.process(msgs)
+	if got, want := acksString(acks), fmt.Sprintf("P1/T1:%d", 2*parallelMin); got != want {
+		t.Fatalf("acks %q, want %q", got, want)
+	}
+	if got := alarmKinds(b); !slices.Equal(got, []string{AlarmBadPayload, AlarmUnenrolled}) {
+		t.Fatalf("alarms %v", got)
+	}
+	if st := b.Stats(); st.Received != uint64(len(msgs)) || st.Stored != 2*parallelMin {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestParallel_callsEachIndexOnce(t *testing.T) {
+	for _, n := range []int{0, 1, parallelMin - 1, parallelMin, 3*parallelMin + 1} {
+		calls := make([]int32, n)
+		parallel(n, func(i int) { calls[i]++ }) // each i once: no two workers share an index
+		for i, c := range calls {
+			if c != 1 {
+				t.Fatalf("n=%d: index %d called %d times", n, i, c)
+			}
+		}
+	}
+}
+
 // failingStore fails every write.
 type failingStore struct{ store }
 

@@ -270,7 +270,10 @@ func TestEndToEnd_bureauRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ar2.Close() })
-	b2 := bureau.New(ar2, &bureau.Opts{Enrolled: enrolled})
+	// Small batches: the backlog queued in the bureau's session (100)
+	// outgrows what the bureau buffers, and must still flow in before
+	// the SUBACK without blocking it.
+	b2 := bureau.New(ar2, &bureau.Opts{Enrolled: enrolled, Batch: 4})
 	startBureau(t, b2, br.URL(), "bureau")
 	until(t, waitLong, "outbox drained after the bureau came back", drained(t, tl))
 	sameRecords(t, tl, ar2)

@@ -172,32 +172,43 @@ func (s *scanDecision) decide(barcode, trace string) (policy.Decision, error) {
 	return policy.Decide(line, &s.card, policy.Basket{}, ph, s.lim, nil, s.now), nil
 }
 
-// median times n decisions one by one and returns the median.
-func (s *scanDecision) median(b *testing.B, barcodes []string, n int) time.Duration {
+// medians times n decisions on each of x and y, alternating so that both
+// see the same machine (caches, other load), and returns both medians.
+func medians(b *testing.B, x, y *scanDecision, barcodes []string, n int) (mx, my time.Duration) {
 	b.Helper()
-	d := make([]time.Duration, n)
+	dx, dy := make([]time.Duration, n), make([]time.Duration, n)
 	for i := range n {
-		bc := barcodes[(i*7919)%len(barcodes)]
-		start := time.Now()
-		if _, err := s.decide(bc, fmt.Sprintf("9%019d", i)); err != nil {
-			b.Fatal(err)
+		bc, trace := barcodes[(i*7919)%len(barcodes)], fmt.Sprintf("9%019d", i)
+		for _, s := range []struct {
+			sd *scanDecision
+			d  []time.Duration
+		}{{x, dx}, {y, dy}} {
+			start := time.Now()
+			if _, err := s.sd.decide(bc, trace); err != nil {
+				b.Fatal(err)
+			}
+			s.d[i] = time.Since(start)
 		}
-		d[i] = time.Since(start)
 	}
-	slices.Sort(d)
-	return d[n/2]
+	slices.Sort(dx)
+	slices.Sort(dy)
+	return dx[n/2], dy[n/2]
 }
 
 // BenchmarkBudgetDecision is SPEC.md §8's per-scan budget: the decision for
 // one scan (catalogue lookup, history index, policy) with a 100 000-item
 // catalogue and 1 000 000 earlier ledger lines, next to the same with
-// 1 000 lines. ns/op is the 1M case; the medians of both and their ratio
-// are reported from the same run (budget: median under 20 µs, ratio ≈ 1).
+// 1 000 lines. ns/op is the 1M case; the medians of both, their ratio and
+// the 1M median as a share of the barcode's wire time are reported from
+// the same run (budgets in internal/benchtable). The 1M-line ledger is
+// built once per run in a temporary file, 1 000 records per transaction.
 func BenchmarkBudgetDecision(b *testing.B) {
 	cat, barcodes := benchCatalog(b)
 	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))
 	small := benchLedger(b, 1_000, now, barcodes)
+	start := time.Now()
 	big := benchLedger(b, 1_000_000, now, barcodes)
+	build := time.Since(start)
 	lim := policy.DefaultLimits()
 	// A card with purchases in the window in both ledgers.
 	card := policy.Card{Type: feed.CardSSC, No: fmt.Sprintf("C%08d", 1_000/linesPerRecord-1)}
@@ -210,10 +221,8 @@ func BenchmarkBudgetDecision(b *testing.B) {
 	}
 
 	const samples = 20_000
-	sd.median(b, barcodes, samples/10) // warm both
-	bd.median(b, barcodes, samples/10)
-	mSmall := sd.median(b, barcodes, samples)
-	mBig := bd.median(b, barcodes, samples)
+	medians(b, sd, bd, barcodes, samples/10) // warm both
+	mSmall, mBig := medians(b, sd, bd, barcodes, samples)
 
 	b.ResetTimer()
 	i := 0
@@ -226,4 +235,11 @@ func BenchmarkBudgetDecision(b *testing.B) {
 	b.ReportMetric(float64(mSmall.Nanoseconds())/1e3, "µs-median-1k-lines")
 	b.ReportMetric(float64(mBig.Nanoseconds())/1e3, "µs-median-1M-lines")
 	b.ReportMetric(float64(mBig)/float64(mSmall), "ratio-1M/1k")
+	b.ReportMetric(100*float64(mBig)/float64(barcodeWireTime), "%-of-wire")
+	b.ReportMetric(build.Seconds(), "s-build-1M-lines")
 }
+
+// barcodeWireTime is how long a 13-digit barcode and its terminator take
+// on the scanner's 9600-baud 8N1 wire: 14 characters of 10 bits each,
+// 14.58 ms. SPEC.md §8 wants a decision under 0.2 % of it.
+const barcodeWireTime = (13 + 1) * 10 * time.Second / 9600
