@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 FUZZTIME ?= 3s
 
-.PHONY: help run test deps build release check fuzz bench clean
+.PHONY: help run test deps build release check fuzz bench clean screenshots faults
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## /{printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -15,13 +15,20 @@ run: build ## the demo: embedded broker, bureau, simulated devices, till, narrat
 	$(BIN)/tillguard demo
 
 test: deps ## every test with -race, then a short run of every fuzz target
-	$(GO) test -race -count=1 ./...
+	TILLGUARD_REQUIRE_BROWSER=1 $(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
-deps: ## install what the tests need when missing (mosquitto, from Debian)
+deps: ## install what the tests need when missing (mosquitto and chromium, from Debian)
 	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { \
 		echo "installing mosquitto"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium (browser tests)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+screenshots: deps ## PNGs of /till, / and /report in screenshots/, from the browser test
+	TILLGUARD_REQUIRE_BROWSER=1 TILLGUARD_SCREENSHOTS=$(CURDIR)/screenshots \
+		$(GO) test -count=1 -run '^TestBrowser_blockedShampoo$$' -v ./agent
 
 build: ## static binary in bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tillguard $(PKG)
@@ -45,11 +52,17 @@ fuzz: ## run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=1m)
 		done; \
 	done; rm -f $$log
 
-bench: deps ## SPEC.md §8 budgets, measured as ratios in one run, then a table
+bench: deps ## SPEC.md §8 budgets, each against baselines measured in the same run, then a table
 	@{ \
-		$(GO) test -run='^$$' -bench='^BenchmarkBudgetCommit$$' -benchtime=2000x ./sync/ledger && \
-		$(GO) test -run='^$$' -bench='^BenchmarkBudgetDrain$$' -benchtime=1x -timeout=20m ./sync/ledger; \
+		$(GO) test -run='^$$' -bench='^BenchmarkBudgetDecision$$' -timeout=10m ./sync/ledger; \
+		$(GO) test -run='^$$' -bench='^BenchmarkBudgetCommit$$' -benchtime=2000x ./sync/ledger; \
+		$(GO) test -run='^$$' -bench='^BenchmarkBudget(Drain|Process)$$' -benchtime=1x -timeout=20m ./sync/ledger; \
 	} 2>&1 | $(GO) run ./internal/benchtable
+
+faults: deps ## fault campaign: kills, broker, unplug, disk full; tillguard vs a mosquitto bridge, one table
+	@rc=$$(mktemp); { TILLGUARD_FAULTS=1 $(GO) test -count=1 -run='^TestCampaign$$' -v -timeout=15m ./agent 2>&1; \
+		echo $$? >$$rc; } | grep --line-buffered -v -E '^ *(=== (RUN|PAUSE|CONT)|--- PASS|PASS$$|ok )|: round [0-9]+: '; \
+		s=$$(cat $$rc); rm -f $$rc; exit $$s
 
 clean: ## remove build output
 	rm -rf $(BIN)

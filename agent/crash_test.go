@@ -63,12 +63,19 @@ func TestAgent_child(t *testing.T) {
 		fmt.Printf("error %v\n", err)
 		os.Exit(2)
 	}
+	// Without SIGXFSZ a write past a file-size limit (set here, or later by
+	// the parent with prlimit) fails with EFBIG, as on a full disk, instead
+	// of killing the process.
+	signal.Ignore(syscall.SIGXFSZ)
 	if cc.FileLimit > 0 {
-		// Without SIGXFSZ a write past the limit fails with EFBIG, as on a
-		// full disk, instead of killing the process.
-		signal.Ignore(syscall.SIGXFSZ)
-		lim := syscall.Rlimit{Cur: cc.FileLimit, Max: cc.FileLimit}
-		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+		var lim syscall.Rlimit
+		err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &lim)
+		if err == nil {
+			// Only the soft limit: the parent may give the space back.
+			lim.Cur = cc.FileLimit
+			err = syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim)
+		}
+		if err != nil {
 			fmt.Printf("error %v\n", err)
 			os.Exit(2)
 		}
@@ -186,9 +193,18 @@ func spawn(t *testing.T, cc childConfig) *child {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startChild(t, "TestAgent_child", childEnv+"="+string(raw), nil)
+}
+
+// startChild re-executes this test binary to run only test, with env
+// added, and returns at once; it is killed when the test ends. A "ready
+// ADDR" line on its stdout is the API's address, an "error …" line goes
+// with its stderr, and onLine (if set) sees every other line.
+func startChild(t *testing.T, test, env string, onLine func(string)) *child {
+	t.Helper()
 	// The timeout ends an orphaned child should this test die first.
-	cmd := exec.Command(os.Args[0], "-test.run=^TestAgent_child$", "-test.count=1", "-test.timeout=3m")
-	cmd.Env = append(os.Environ(), childEnv+"="+string(raw))
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1", "-test.timeout=3m")
+	cmd.Env = append(os.Environ(), env)
 	c := &child{cmd: cmd, ready: make(chan string, 1), exited: make(chan struct{})}
 	cmd.Stderr = &c.stderr
 	out, err := cmd.StdoutPipe()
@@ -207,6 +223,8 @@ func spawn(t *testing.T, cc childConfig) *child {
 				c.ready <- "http://" + addr
 			} else if strings.HasPrefix(line, "error ") {
 				c.stderr.Write([]byte(line + "\n"))
+			} else if onLine != nil {
+				onLine(line)
 			}
 		}
 		_ = cmd.Wait()
@@ -437,12 +455,35 @@ func TestCrash_killedTillLosesNoConfirmedSale(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 2))
-	confirmed := map[uint64]string{}
-	var reused []string // a confirmed seq confirmed again: a lost sale
-	var mu sync.Mutex
 	const rounds = 40
+	sold, kills := killRounds(t, r, cc, rounds, rng, nil)
+	c := spawn(t, cc)
+	api := c.waitReady(t)
+	head := drained(t, api, r)
+	c.stop(t)
+	confirmed := sold.snapshot()
+	if len(confirmed) < rounds {
+		t.Fatalf("only %d sales confirmed in %d rounds: the test did not sell", len(confirmed), rounds)
+	}
+	t.Logf("%d kills, %d confirmed sales, head %d", kills, len(confirmed), head)
+	for _, r := range sold.reused {
+		t.Error(r)
+	}
+	checkEndToEnd(t, r, confirmed)
+}
+
+// killRounds runs rounds child tills on cc, selling through each while it
+// lives and SIGKILLing it at a random moment (now and then while it is
+// still opening). before, if set, runs before each round. It returns what
+// was sold and how many kills there were.
+func killRounds(t *testing.T, r *rig, cc childConfig, rounds int, rng *rand.Rand, before func()) (*sales, int) {
+	t.Helper()
+	sold := newSales()
 	kills := 0
 	for round := range rounds {
+		if before != nil {
+			before()
+		}
 		c := spawn(t, cc)
 		if rng.IntN(6) == 0 {
 			// Killed while opening: compaction, checks, history rebuild.
@@ -452,47 +493,77 @@ func TestCrash_killedTillLosesNoConfirmedSale(t *testing.T) {
 			continue
 		}
 		api := c.waitReady(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		sold := make(chan struct{})
-		go func() {
-			defer close(sold)
-			for ctx.Err() == nil {
-				rc, code, err := sell(ctx, api, r.devs, ibuprofen, session.PayCash)
-				if err != nil {
-					if errors.Is(err, errNoLine) {
-						continue
-					}
-					return // the till is gone
-				}
-				if code == http.StatusOK {
-					mu.Lock()
-					if old, ok := confirmed[rc.Seq]; ok && old != rc.ID {
-						reused = append(reused, fmt.Sprintf("seq %d confirmed as %s and as %s", rc.Seq, old, rc.ID))
-					}
-					confirmed[rc.Seq] = rc.ID
-					mu.Unlock()
-				}
-			}
-		}()
+		stop := sold.sell(api, r.devs, session.PayCash)
 		time.Sleep(time.Duration(50+rng.IntN(900)) * time.Millisecond) // a random moment to kill at, not a wait
 		c.kill()
 		kills++
-		cancel()
-		<-sold
-		mu.Lock()
-		t.Logf("round %d: %d confirmed so far", round, len(confirmed))
-		mu.Unlock()
+		stop()
+		t.Logf("round %d: %d confirmed so far", round, sold.count())
 	}
-	c := spawn(t, cc)
-	api := c.waitReady(t)
-	head := drained(t, api, r)
-	c.stop(t)
-	if len(confirmed) < rounds {
-		t.Fatalf("only %d sales confirmed in %d rounds: the test did not sell", len(confirmed), rounds)
+	return sold, kills
+}
+
+// sales is what sellers confirmed, across tills that come and go.
+type sales struct {
+	mu        sync.Mutex
+	confirmed map[uint64]string // seq → sale id, as the API confirmed them
+	reused    []string          // a seq confirmed for two sales: one of them is lost
+	refused   int               // checkouts answered with another status
+}
+
+func newSales() *sales { return &sales{confirmed: map[uint64]string{}} }
+
+// sell sells code after code through api in the background until the
+// returned stop is called. A till that is gone or a device that is
+// unplugged only fails that attempt: selling goes on until stopped.
+func (s *sales) sell(api string, devs *sim.Sim, payment string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			rc, code, err := sell(ctx, api, devs, ibuprofen, payment)
+			switch {
+			case err != nil:
+				if !errors.Is(err, errNoLine) {
+					time.Sleep(20 * time.Millisecond) // retry pace while the till or a device is gone
+				}
+			case code == http.StatusOK:
+				s.mu.Lock()
+				if old, ok := s.confirmed[rc.Seq]; ok && old != rc.ID {
+					s.reused = append(s.reused, fmt.Sprintf("seq %d confirmed as %s and as %s", rc.Seq, old, rc.ID))
+				}
+				s.confirmed[rc.Seq] = rc.ID
+				s.mu.Unlock()
+			default:
+				s.mu.Lock()
+				s.refused++
+				s.mu.Unlock()
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+func (s *sales) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.confirmed)
+}
+
+func (s *sales) refusals() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
+}
+
+// snapshot copies the confirmed sales.
+func (s *sales) snapshot() map[uint64]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[uint64]string, len(s.confirmed))
+	for seq, id := range s.confirmed {
+		out[seq] = id
 	}
-	t.Logf("%d kills, %d confirmed sales, head %d", kills, len(confirmed), head)
-	for _, r := range reused {
-		t.Error(r)
-	}
-	checkEndToEnd(t, r, confirmed)
+	return out
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/tillguard/tillguard/sync/feed"
 )
 
-// benchWindow matches the uplink's default window.
-const benchWindow = 256
+// benchWindow matches the uplink's default window (uplink.DefaultWindow).
+const benchWindow = 1024
 
 // payloads builds n tx envelopes shaped like the ledger's sale records
 // (the same record as sync/bureau's BenchmarkDrain), signed and chained.
@@ -57,7 +57,7 @@ func pahoConnect(b *testing.B, url, id string) paho.Client {
 }
 
 // BenchmarkBarePaho is the baseline for sync/bureau's BenchmarkDrain: bare
-// paho publishing the same payloads at QoS 1 with 256 in flight to
+// paho publishing the same payloads at QoS 1 with benchWindow in flight to
 // loopback mosquitto, until a QoS 1 subscriber has received them all. One
 // op is one message.
 func BenchmarkBarePaho(b *testing.B) {
