@@ -57,6 +57,12 @@ type Config struct {
 	// FreeSpace reports free bytes for a dir; nil = ledger.FreeSpace (statfs).
 	FreeSpace func(dir string) (uint64, error)
 
+	// AcceptNewLedger (--accept-new-ledger) lets a start that finds a
+	// quarantined ledger and no ledger.db begin a fresh ledger (a new chain
+	// from seq 1); without it such a till stays degraded. It never applies
+	// to a file quarantined by the same start.
+	AcceptNewLedger bool
+
 	Log *slog.Logger
 	Now func() time.Time
 }

@@ -33,7 +33,7 @@ import (
 type Till struct {
 	cfg      Config
 	log      *slog.Logger
-	ledger   *ledger.Ledger
+	ledger   tillLedger // a *ledger.Ledger, or a quarantinedLedger (quarantine.go)
 	session  *session.Session
 	uplink   *uplink.Uplink
 	devices  *devices
@@ -91,16 +91,9 @@ func Open(cfg Config) (*Till, error) {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
 	ledgerPath := filepath.Join(cfg.DataDir, "ledger.db")
-	lopts := &ledger.Opts{Now: cfg.Now, Log: cfg.Log}
-	// Compaction needs the file closed, so it runs before Open and gives
-	// back what earlier prunes freed. Failing (a full disk) is no reason
-	// not to start; a damaged file is reported by Open.
-	if _, err := ledger.Compact(ledgerPath, compactMinReclaim, lopts); err != nil {
-		cfg.Log.Warn("agent: ledger compaction skipped", "err", err)
-	}
-	led, err := ledger.Open(ledgerPath, key, lopts)
+	led, err := openLedger(ledgerPath, key, &ledger.Opts{Now: cfg.Now, Log: cfg.Log}, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("agent: %w", err)
+		return nil, err
 	}
 	pruneLedger(led, cfg)
 	// The history the rules need (purchases per card, trace codes sold,
@@ -124,13 +117,21 @@ func Open(cfg Config) (*Till, error) {
 		t.disk.free = ledger.FreeSpace
 	}
 	t.disk.check()
+	var app session.Appender = led
+	onDisk, ok := led.(*ledger.Ledger)
+	if ok {
+		app = &watchedLedger{Ledger: onDisk, alarms: t.alarms, disk: t.disk}
+	} else {
+		// Quarantined: every write is refused until an operator acts.
+		t.alarms.raise("ledger", led.(*quarantinedLedger).detail)
+	}
 	t.session = session.New(session.Config{
 		Pharmacy:   cfg.Pharmacy,
 		Till:       cfg.Till,
 		Catalog:    cat,
 		Limits:     pol.Limits(cfg.Region),
 		Deny:       pol.Denied,
-		Ledger:     &watchedLedger{Ledger: led, alarms: t.alarms, disk: t.disk},
+		Ledger:     app,
 		Index:      led,
 		Now:        cfg.Now,
 		Log:        cfg.Log,
@@ -139,8 +140,9 @@ func Open(cfg Config) (*Till, error) {
 		OnDecision: t.metrics.ObserveDecision,
 	})
 	t.restorePolicy() // the bureau's last bundle, if one was saved
-	if cfg.Broker != "" {
-		t.uplink = uplink.New(led, cfg.Pharmacy, cfg.Till, &uplink.Opts{Log: cfg.Log, Now: cfg.Now, Region: cfg.Region, OnPolicy: t.onPolicy})
+	// Quarantined: no uplink, there is nothing to send.
+	if cfg.Broker != "" && onDisk != nil {
+		t.uplink = uplink.New(onDisk, cfg.Pharmacy, cfg.Till, &uplink.Opts{Log: cfg.Log, Now: cfg.Now, Region: cfg.Region, OnPolicy: t.onPolicy})
 	}
 	if cfg.HTTP != "" {
 		t.listener, err = net.Listen("tcp", cfg.HTTP)
@@ -208,8 +210,12 @@ func (t *Till) Addr() string {
 // Session is the till's counter session.
 func (t *Till) Session() *session.Session { return t.session }
 
-// Ledger is the till's ledger.
-func (t *Till) Ledger() *ledger.Ledger { return t.ledger }
+// Ledger is the till's ledger; nil while it is quarantined (the till
+// runs degraded, refusing sales).
+func (t *Till) Ledger() *ledger.Ledger {
+	l, _ := t.ledger.(*ledger.Ledger)
+	return l
+}
 
 // Changes returns a channel that receives after every session change.
 func (t *Till) Changes() (<-chan struct{}, func()) { return t.changes.subscribe() }
@@ -248,6 +254,9 @@ func (t *Till) Run(ctx context.Context) error {
 				cancel()
 			}
 		})
+	}
+	if q, ok := t.ledger.(*quarantinedLedger); ok {
+		t.log.Error("agent: running degraded, sales suspended: "+q.detail, "quarantined", q.path)
 	}
 	t.log.Info("agent: running", "pharmacy", t.cfg.Pharmacy, "till", t.cfg.Till, "http", t.Addr(), "head_seq", t.ledger.Head())
 	<-ctx.Done()
@@ -292,6 +301,9 @@ func (t *Till) Status() web.Status {
 		AckedSeq: t.ledger.Acked(),
 		Devices:  t.devices.states(),
 		Policy:   web.Policy{Region: t.cfg.Region, Version: t.policy.shownVersion()},
+	}
+	if q, ok := t.ledger.(*quarantinedLedger); ok {
+		st.Quarantined = q.path
 	}
 	t.disk.check() // fresh on every look: statfs is cheap
 	st.Alarms = t.alarms.list()
@@ -359,7 +371,7 @@ const (
 
 // pruneLedger drops acknowledged records older than the retention. A
 // failure only delays it: the records stay.
-func pruneLedger(led *ledger.Ledger, cfg Config) {
+func pruneLedger(led tillLedger, cfg Config) {
 	if cfg.Retention <= 0 {
 		return
 	}

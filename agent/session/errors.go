@@ -31,3 +31,12 @@ var (
 	// attempt is recorded.
 	ErrRefused = errors.New("session: return refused")
 )
+
+// Refusal is a ledger's refusal of every write for a reason the cashier
+// must read (a quarantined ledger): it wraps ErrPersist, and its Reason,
+// Chinese first with English beside, replaces the generic cannot-persist
+// message on the till screen.
+type Refusal struct{ Reason string }
+
+func (r *Refusal) Error() string { return r.Reason }
+func (r *Refusal) Unwrap() error { return ErrPersist }

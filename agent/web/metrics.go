@@ -130,4 +130,9 @@ func (h *handler) metrics(w http.ResponseWriter, _ *http.Request) {
 	for _, a := range st.Alarms {
 		fmt.Fprintf(w, "tillguard_alarm{kind=%s} 1\n", label(a.Kind))
 	}
+	if st.Quarantined != "" {
+		fmt.Fprintln(w, "# HELP tillguard_ledger_quarantined 1 while the ledger file is quarantined as corrupt and sales are suspended.")
+		fmt.Fprintln(w, "# TYPE tillguard_ledger_quarantined gauge")
+		fmt.Fprintf(w, "tillguard_ledger_quarantined{path=%s} 1\n", label(st.Quarantined))
+	}
 }

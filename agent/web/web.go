@@ -27,6 +27,9 @@ type Status struct {
 	Policy   Policy                 `json:"policy"`
 	Uplink   Uplink                 `json:"uplink"`
 	Alarms   []Alarm                `json:"alarms"`
+	// Quarantined is the corrupt ledger file set aside while the till
+	// runs without a ledger (sales suspended); "" = none.
+	Quarantined string `json:"quarantined,omitempty"`
 }
 
 // Outbox is what the bureau has not acknowledged yet.
@@ -184,7 +187,7 @@ func (h *handler) checkout(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, session.ErrPersist):
 		h.Log.Error("web: checkout not persisted", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "账本无法写入，不能进行医保销售 / the ledger cannot persist: no insurance sale")
+		writeError(w, http.StatusServiceUnavailable, refusal(err, "账本无法写入，不能进行医保销售 / the ledger cannot persist: no insurance sale"))
 	case err != nil:
 		writeError(w, http.StatusConflict, err.Error())
 	default:
@@ -267,10 +270,19 @@ func (h *handler) fail(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusConflict, err.Error())
 	case errors.Is(err, session.ErrPersist):
 		h.Log.Error("web: not persisted", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "账本无法写入 / the ledger cannot persist: "+err.Error())
+		writeError(w, http.StatusServiceUnavailable, refusal(err, "账本无法写入 / the ledger cannot persist: "+err.Error()))
 	default:
 		writeError(w, http.StatusInternalServerError, err.Error())
 	}
+}
+
+// refusal is the cashier's message for a write the ledger refused: the
+// ledger's own reason if it gave one (session.Refusal), else generic.
+func refusal(err error, generic string) string {
+	if r, ok := errors.AsType[*session.Refusal](err); ok {
+		return r.Reason
+	}
+	return generic
 }
 
 type returnRequest struct {

@@ -54,6 +54,7 @@ func runFlags() (fs *flag.FlagSet, cfg *agent.Config, verbose *bool) {
 	cfg.Retention, cfg.MinFree = agent.DefaultRetention, agent.DefaultMinFree
 	fs.Var(agent.DurationFlag{D: &cfg.Retention}, "retention", "prune acknowledged records older than this (90d, 2160h; 0 = keep all)")
 	fs.Var(agent.BytesFlag{N: &cfg.MinFree}, "min-free", "refuse insurance sales below this much free disk for --data-dir (64MiB, 1G; 0 = no check)")
+	fs.BoolVar(&cfg.AcceptNewLedger, "accept-new-ledger", false, "start a fresh ledger (a new chain from seq 1) when the last one was quarantined as corrupt and no ledger.db is left; for one start by an operator (README: Durability)")
 	verbose = fs.Bool("v", false, "log debug detail")
 	return fs, cfg, verbose
 }
