@@ -462,7 +462,7 @@ func (b *Bureau) check(cands []candidate) job {
 					continue
 				}
 				batchRecs[seq] = c.rec
-				put = append(put, ledger.Incoming{Pharmacy: p, Till: t, Seq: seq, Rec: c.rec, Sig: c.sig})
+				put = append(put, ledger.Incoming{Pharmacy: p, Till: t, Seq: seq, Rec: c.rec, Sig: c.sig, Parsed: &c.r})
 				contig = seq
 			}
 		}

@@ -3,8 +3,10 @@ package feed
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -100,11 +102,51 @@ func TestParseAck(t *testing.T) {
 	}
 }
 
+// openGeneral reads a payload by decoding the envelope, as Open did
+// before it read Seal's layout directly.
+func openGeneral(payload []byte) (rec []byte, r Record, sig []byte, ok bool) {
+	var env Envelope
+	if json.Unmarshal(payload, &env) != nil || len(env.Rec) == 0 || env.Rec[0] != '{' || json.Unmarshal(env.Rec, &r) != nil {
+		return nil, Record{}, nil, false
+	}
+	sig, err := base64.StdEncoding.DecodeString(env.Sig)
+	return env.Rec, r, sig, err == nil
+}
+
+func TestOpen_sameAsEnvelopeDecoding(t *testing.T) {
+	const rec = `{"seq":3,"pharmacy":"P","till":"T","reason":"a,\"sig\":\"AAAA"}`
+	for _, p := range []string{
+		`{"rec":` + rec + `,"sig":"AAAA"}`,
+		`{"rec":` + rec + `,"sig":"AA\u0041A"}`,
+		`{"rec": ` + rec + `,"sig":"AAAA"}`,
+		`{"sig":"AAAA","rec":` + rec + `}`,
+		`{"rec":{"seq":3,"pharmacy":"P","till":"T"} ,"sig":"AAAA"}`,
+		`{"rec":{"seq":3,"pharmacy":"P","till":"T"},"sig":"AAAA","rec":{"seq":4,"pharmacy":"P","till":"T"}}`,
+		`{"rec":{"seq":3,"pharmacy":"P","till":"T"},"sig":"A","sig":"AAAA"}`,
+		`{"rec":{"seq":3,"pharmacy":"P","till":"T","x":{"a":1}},"sig":"AAAA"}`,
+		`{"rec":{"seq":3},{"pharmacy":"P","till":"T"},"sig":"AAAA"}`,
+		`{"rec":{"seq":3,"pharmacy":"P","till":"T"},"sig":"AAA"}`,
+	} {
+		rec, r, sig, err := Open([]byte(p))
+		wrec, wr, wsig, ok := openGeneral([]byte(p))
+		if (err == nil) != ok || err == nil && (!bytes.Equal(rec, wrec) || !reflect.DeepEqual(r, wr) || !bytes.Equal(sig, wsig)) {
+			t.Errorf("Open(%s) = %s %+v %x %v, envelope decoding gives %s %+v %x %v", p, rec, r, sig, err, wrec, wr, wsig, ok)
+		}
+	}
+}
+
 func FuzzOpen(f *testing.F) {
 	f.Add([]byte(`{"rec":{"seq":1,"pharmacy":"P","till":"T"},"sig":"AAAA"}`))
 	f.Add([]byte(`{"rec":null,"sig":null}`))
+	f.Add([]byte(`{"rec":{"seq":1,"pharmacy":"P","till":"T","reason":"\",\"sig\":\""},"sig":"AAAA"}`))
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		rec, r, _, err := Open(payload)
+		rec, r, sig, err := Open(payload)
+		// Reading Seal's layout directly must change nothing.
+		if wrec, wr, wsig, ok := openGeneral(payload); ok && err == nil && (!bytes.Equal(rec, wrec) || !reflect.DeepEqual(r, wr) || !bytes.Equal(sig, wsig)) {
+			t.Fatalf("Open(%q) = %s %+v %x, envelope decoding gives %s %+v %x", payload, rec, r, sig, wrec, wr, wsig)
+		} else if err == nil && !ok {
+			t.Fatalf("Open(%q) accepted what envelope decoding refuses", payload)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrBadPayload) {
 				t.Fatalf("error %v does not wrap ErrBadPayload", err)

@@ -52,6 +52,10 @@ type Incoming struct {
 	Pharmacy, Till string
 	Seq            uint64
 	Rec, Sig       []byte
+	// Parsed, when set, is Rec decoded (as feed.Open returns it): the
+	// cross-till index reads it instead of decoding Rec a second time. It
+	// must be Rec's own decoding; nil means the index decodes Rec.
+	Parsed *feed.Record
 }
 
 // TillInfo summarises one till's records in the archive.

@@ -85,22 +85,39 @@ func (a *Archive) crossHandler() func([]CrossHit) {
 
 // crossRecord is the part of a record the index reads.
 type crossRecord struct {
-	ID   string `json:"id"`
-	Kind string `json:"kind"`
-	At   string `json:"at"`
-	Ref  string `json:"ref"`
-	Card *struct {
-		No string `json:"no"`
-	} `json:"card"`
+	ID    string      `json:"id"`
+	Kind  string      `json:"kind"`
+	At    string      `json:"at"`
+	Ref   string      `json:"ref"`
+	Card  *crossCard  `json:"card"`
 	Lines []feed.Line `json:"lines"`
+}
+
+type crossCard struct {
+	No string `json:"no"`
+}
+
+// crossOf takes the index's part of a record already decoded, sharing
+// its lines (the index only reads them).
+func crossOf(r *feed.Record) crossRecord {
+	cr := crossRecord{ID: r.ID, Kind: r.Kind, At: r.At, Ref: r.Ref, Lines: r.Lines}
+	if r.Card != nil {
+		cr.Card = &crossCard{No: r.Card.No}
+	}
+	return cr
 }
 
 // indexArchived indexes one newly stored record and appends what it finds
 // to hits. A record that does not decode is stored all the same (it was
-// signed by an enrolled till) and simply not indexed.
+// signed by an enrolled till) and simply not indexed. It decodes the
+// record only when the caller did not pass it parsed (Incoming.Parsed):
+// decoding is most of the index's cost, and it runs inside the write
+// transaction.
 func indexArchived(tx *bolt.Tx, it Incoming, hits *[]CrossHit) error {
 	var r crossRecord
-	if json.Unmarshal(it.Rec, &r) != nil {
+	if it.Parsed != nil {
+		r = crossOf(it.Parsed)
+	} else if json.Unmarshal(it.Rec, &r) != nil {
 		return nil
 	}
 	at, _ := time.Parse(time.RFC3339, r.At)

@@ -447,15 +447,24 @@ func (l *Ledger) Pending(after uint64, max int) ([]Entry, error) {
 	}
 	var out []Entry
 	err := l.view(func(tx *bolt.Tx) error {
-		recs := tx.Bucket(bRecords)
+		// The outbox's seqs are consecutive, and so are the records': a
+		// second cursor walks the records in step instead of searching
+		// the tree for each one.
+		recs := tx.Bucket(bRecords).Cursor()
+		var rk, v []byte
 		c := tx.Bucket(bOutbox).Cursor()
 		for k, _ := c.Seek(u64(after + 1)); k != nil && len(out) < max; k, _ = c.Next() {
 			seq, ok := getU64(k)
 			if !ok {
 				return corruptf("outbox key %x", k)
 			}
-			v := recs.Get(k)
-			if v == nil {
+			if rk != nil {
+				rk, v = recs.Next()
+			}
+			if rk == nil || !bytes.Equal(rk, k) {
+				rk, v = recs.Seek(k)
+			}
+			if rk == nil || !bytes.Equal(rk, k) || v == nil {
 				return corruptf("outbox entry %d has no record", seq)
 			}
 			e, err := decodeEntry(seq, v)

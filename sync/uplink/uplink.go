@@ -36,7 +36,7 @@ const (
 )
 
 const (
-	chunk          = 64              // records read from the ledger per Pending call
+	chunk          = 256             // records read from the ledger per Pending call (one read transaction)
 	maxBackoff     = 8               // cap of the ack-timeout multiplier while the bureau is silent
 	statusTimeout  = time.Second     // how long a clean shutdown waits for the offline status
 	retryOnFailure = 2 * time.Second // pause after the ledger fails to read
