@@ -246,7 +246,9 @@ func openBatchTill(tills *bolt.Bucket, name []byte) (*batchTill, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &batchTill{tb: tb, recs: tb.Bucket(bRecs), count: count}, nil
+		recs := tb.Bucket(bRecs)
+		recs.FillPercent = appendFill // per till, seqs mostly arrive in order
+		return &batchTill{tb: tb, recs: recs, count: count}, nil
 	}
 	tb, err := tills.CreateBucket(name)
 	if err != nil {
@@ -262,6 +264,7 @@ func openBatchTill(tills *bolt.Bucket, name []byte) (*batchTill, error) {
 	if err := tb.Put(kCount, u64(0)); err != nil {
 		return nil, err
 	}
+	recs.FillPercent = appendFill
 	return &batchTill{tb: tb, recs: recs}, nil
 }
 

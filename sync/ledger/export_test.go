@@ -46,6 +46,7 @@ func AppendBatch(l *Ledger, rs []*feed.Record) error {
 	}
 	err := l.update(func(tx *bolt.Tx) error {
 		recs, out := tx.Bucket(bRecords), tx.Bucket(bOutbox)
+		recs.FillPercent = appendFill // as Append
 		for _, p := range puts {
 			if err := recs.Put(p.k, p.v); err != nil {
 				return err

@@ -374,6 +374,7 @@ func (l *Ledger) append(r *feed.Record) (Entry, error) {
 	key := u64(seq)
 	err = l.update(func(tx *bolt.Tx) error {
 		recs := tx.Bucket(bRecords)
+		recs.FillPercent = appendFill
 		if recs.Get(key) != nil {
 			return corruptf("record %d already stored", seq)
 		}
