@@ -15,6 +15,7 @@ const module = "github.com/tillguard/tillguard"
 var only = map[string]string{
 	"go.bug.st/serial":                    module + "/drivers/serialport",
 	"go.etcd.io/bbolt":                    module + "/sync/ledger",
+	"filippo.io/edwards25519":             module + "/internal/sigbatch",
 	"github.com/eclipse/paho.mqtt.golang": module + "/sync/mqttclient",
 }
 

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tillguard/tillguard/internal/sigbatch"
 	"github.com/tillguard/tillguard/policy"
 	"github.com/tillguard/tillguard/sync/feed"
 	"github.com/tillguard/tillguard/sync/ledger"
@@ -335,19 +336,29 @@ func (b *Bureau) process(msgs []mqttclient.Message) []ack {
 }
 
 // admitAll takes in a batch: topic, shape, enrolment and signature; none
-// of it depends on the archive. The work is spread over every core; the
-// alarms are raised afterwards, in the batch's order.
+// of it depends on the archive. The work is spread over every core, each
+// verifying its share of the signatures as one batch (internal/sigbatch);
+// the alarms are raised afterwards, in the batch's order.
 func (b *Bureau) admitAll(msgs []mqttclient.Message) []candidate {
 	b.mu.Lock()
 	b.stats.Received += uint64(len(msgs))
 	b.mu.Unlock()
 	res := make([]admission, len(msgs))
-	parallel(len(msgs), func(i int) {
-		c, ref := b.admit(msgs[i])
-		if ref == nil {
-			c.ok = len(c.sig) == ed25519.SignatureSize && ed25519.Verify(c.pub, c.rec, c.sig)
+	parallel(len(msgs), func(lo, hi int) {
+		items := make([]sigbatch.Item, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			c, ref := b.admit(msgs[i])
+			res[i] = admission{c, ref}
+			if ref == nil {
+				items = append(items, sigbatch.Item{Pub: c.pub, Msg: c.rec, Sig: c.sig})
+			}
 		}
-		res[i] = admission{c, ref}
+		ok := sigbatch.Verify(items) // in the order admitted
+		for i := lo; i < hi; i++ {
+			if res[i].ref == nil {
+				res[i].c.ok, ok = ok[0], ok[1:]
+			}
+		}
 	})
 	cands := make([]candidate, 0, len(msgs))
 	for _, a := range res {
@@ -546,25 +557,19 @@ func (b *Bureau) admit(m mqttclient.Message) (candidate, *refusal) {
 	return candidate{pharmacy: p, till: t, rec: rec, sig: sig, r: r, pub: pub}, nil
 }
 
-// parallel calls fn(i) for every i < n, on every core when n is big
-// enough to be worth it: parsing and verifying are the bureau's main cost.
-func parallel(n int, fn func(i int)) {
+// parallel splits [0, n) into one range per core and calls fn on each,
+// when n is big enough to be worth it: parsing and verifying are the
+// bureau's main cost.
+func parallel(n int, fn func(lo, hi int)) {
 	workers := runtime.GOMAXPROCS(0)
 	if n < parallelMin || workers == 1 {
-		for i := range n {
-			fn(i)
-		}
+		fn(0, n)
 		return
 	}
 	var wg sync.WaitGroup
 	per := (n + workers - 1) / workers
 	for lo := 0; lo < n; lo += per {
-		hi := min(lo+per, n)
-		wg.Go(func() {
-			for i := lo; i < hi; i++ {
-				fn(i)
-			}
-		})
+		wg.Go(func() { fn(lo, min(lo+per, n)) })
 	}
 	wg.Wait()
 }

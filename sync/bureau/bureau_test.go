@@ -294,7 +294,11 @@ func TestProcess_refusalsInBatchOrderWhenParallel(t *testing.T) {
 func TestParallel_callsEachIndexOnce(t *testing.T) {
 	for _, n := range []int{0, 1, parallelMin - 1, parallelMin, 3*parallelMin + 1} {
 		calls := make([]int32, n)
-		parallel(n, func(i int) { calls[i]++ }) // each i once: no two workers share an index
+		parallel(n, func(lo, hi int) { // each i once: no two workers share an index
+			for i := lo; i < hi; i++ {
+				calls[i]++
+			}
+		})
 		for i, c := range calls {
 			if c != 1 {
 				t.Fatalf("n=%d: index %d called %d times", n, i, c)
