@@ -4,7 +4,7 @@
 // One multi-scalar multiplication checks a whole batch (the random linear
 // combination of Bernstein et al., "High-speed high-security signatures",
 // 2011, §5), and signatures under the same key share that key's term, so a
-// till's backlog costs about a fifth of crypto/ed25519.Verify per
+// till's backlog costs under a third of crypto/ed25519.Verify per
 // signature (BenchmarkVerify). When a batch fails, each signature is
 // checked on its own to say which.
 //

@@ -3,7 +3,8 @@
 // Ed25519 signature over the exact bytes, hash chain, no gap), stores what
 // passes in a ledger.Archive in fsynced batches, and only then publishes an
 // ack carrying each till's contiguous watermark. Parsing and signature
-// checks run on every core, ahead of the store, which takes everything
+// checks run on every core, each core checking its share of a batch's
+// signatures as one (internal/sigbatch), ahead of the store, which takes everything
 // verified meanwhile in one transaction; each record is decoded once, and
 // the archive's cross-till index reads that decoding (ledger.Incoming's
 // Parsed) rather than the bytes again. Whatever does not pass is
