@@ -10,8 +10,11 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// compactTxSize bounds one copy transaction of bbolt's Compact.
-const compactTxSize = 16 << 20
+// compactTxSize bounds one copy transaction (copyBuckets). Its uncommitted
+// values point into the source's mapping and are read again when it
+// commits, so it is also what the source's mapping holds between two
+// releases: releaseStep.
+const compactTxSize = releaseStep
 
 // Compaction reports what Compact did.
 type Compaction struct {
@@ -104,16 +107,15 @@ func ledgerSchema(st *state) schema {
 	}
 }
 
-// liveBytes estimates the bytes a compacted copy needs: the pages of every
-// bucket, plus the two meta pages and the free list.
+// liveBytes estimates the bytes a compacted copy needs: the pages below the
+// high-water mark that are not on the free list (bbolt loads it when it
+// opens a file for writing). Counting the buckets' pages instead
+// (Bucket.Stats) would read every page of the file at each start, and
+// with it the whole file into the till's resident memory.
 func liveBytes(tx *bolt.Tx) int64 {
-	pages := 4
-	_ = tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
-		s := b.Stats()
-		pages += s.BranchPageN + s.BranchOverflowN + s.LeafPageN + s.LeafOverflowN
-		return nil
-	})
-	return int64(pages) * int64(tx.DB().Info().PageSize)
+	pageSize := int64(tx.DB().Info().PageSize)
+	st := tx.DB().Stats()
+	return max(tx.Size()/pageSize-int64(st.FreePageN+st.PendingPageN), 0) * pageSize
 }
 
 // copyLive copies every bucket of src into a new bbolt file at dst and
@@ -123,7 +125,7 @@ func copyLive(src *bolt.DB, dst string) error {
 	if err != nil {
 		return err
 	}
-	err = guard(func() error { return bolt.Compact(db, src, compactTxSize) })
+	err = guard(func() error { return copyBuckets(db, src) })
 	if err == nil {
 		// NoSync above: one fsync for the whole copy instead of one per
 		// transaction.
@@ -133,6 +135,104 @@ func copyLive(src *bolt.DB, dst string) error {
 		err = cerr
 	}
 	return err
+}
+
+// copyBuckets copies every bucket of src, nested ones and sequences
+// included, into dst, filling the copy's pages and committing every
+// compactTxSize bytes: bbolt's Compact, but releasing src's mapping after
+// each commit (release.go), so that compacting a large ledger at start
+// does not take the whole file into resident memory. bbolt's Put keeps the
+// value, not a copy: dst's uncommitted nodes point into src's mapping
+// until the commit copies them out, which is why the release follows the
+// commit (a released page would fault back with the same bytes all the
+// same: src has no writer).
+func copyBuckets(dst, src *bolt.DB) error {
+	tx, err := dst.Begin(true)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }() // the last one begun; a no-op once committed
+	var size int64
+	return src.View(func(stx *bolt.Tx) error {
+		var copyBucket func(from *bolt.Bucket, path [][]byte) error
+		copyBucket = func(from *bolt.Bucket, path [][]byte) error {
+			c := from.Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if sz := int64(len(k) + len(v)); size+sz > compactTxSize {
+					if err := tx.Commit(); err != nil {
+						return err
+					}
+					releaseMapped(stx)
+					if tx, err = dst.Begin(true); err != nil {
+						return err
+					}
+					size = 0
+				}
+				size += int64(len(k) + len(v))
+				to := tx.Bucket(path[0])
+				for _, name := range path[1:] {
+					to = to.Bucket(name)
+				}
+				to.FillPercent = 1.0
+				if v != nil {
+					if err := to.Put(k, v); err != nil {
+						return err
+					}
+				} else {
+					sub := from.Bucket(k)
+					if sub == nil {
+						return corruptf("file structure: key %x has no value and is no bucket", k)
+					}
+					nb, err := to.CreateBucket(k)
+					if err != nil {
+						return err
+					}
+					if err := nb.SetSequence(sub.Sequence()); err != nil {
+						return err
+					}
+					if err := copyBucket(sub, append(path[:len(path):len(path)], k)); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}
+		err := stx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			nb, err := tx.CreateBucket(name)
+			if err != nil {
+				return err
+			}
+			if err := nb.SetSequence(b.Sequence()); err != nil {
+				return err
+			}
+			return copyBucket(b, [][]byte{name})
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.Commit()
+		releaseMapped(stx)
+		return err
+	})
+}
+
+// countKeys counts the keys of b and of the buckets nested in it, releasing
+// the mapping as it reads (release.go).
+func countKeys(tx *bolt.Tx, b *bolt.Bucket, m *readMeter) int {
+	n := 0
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		n++
+		if v == nil {
+			if sub := b.Bucket(k); sub != nil {
+				n += countKeys(tx, sub, m)
+			}
+		}
+		if m.add(len(k) + len(v)) {
+			releaseMapped(tx)
+		}
+	}
+	return n
 }
 
 // sameLedger opens the copy at path as a ledger and checks that it has the
@@ -152,8 +252,9 @@ func sameLedger(src *bolt.DB, path string) error {
 					return err
 				}
 				*n = map[string]int{}
+				var m readMeter
 				return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
-					(*n)[string(name)] = b.Stats().KeyN
+					(*n)[string(name)] = countKeys(tx, b, &m)
 					return nil
 				})
 			})

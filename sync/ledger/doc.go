@@ -30,6 +30,15 @@
 // pages into a second file, fsyncs and checks it, and renames it over the
 // ledger to give the space back.
 //
+// Memory: bbolt reads the file through a shared, read-only mmap, and every
+// page read stays in the process's resident memory although it is clean
+// page cache. Readers that walk much of the file (Pending, Scan, the
+// index's catch-up at Open, Prune, Compact) release the mapping's pages
+// with madvise(MADV_DONTNEED) every few MB read (release.go), so the
+// till's memory does not grow with its ledger (SPEC.md §8); the next read
+// faults the same bytes back. Verify's structure check reads the whole
+// file at once and is for audits.
+//
 // Archive file layout:
 //
 //	meta    "format" → "tillguard-archive/1"

@@ -248,6 +248,7 @@ func (l *Ledger) ensureIndex() error {
 		if err != nil {
 			return fmt.Errorf("index: %w", err)
 		}
+		releaseDB(l.db) // a batch read about 2 MB of records (release.go)
 	}
 }
 

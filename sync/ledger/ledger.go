@@ -63,6 +63,8 @@ type Ledger struct {
 	// Read without mu so Head and Acked never wait behind an fsync.
 	head, acked atomic.Uint64
 	closed      atomic.Bool
+
+	mapped readMeter // bytes read through bbolt's mapping since its last release (release.go)
 }
 
 // state is what a consistency check learns about a ledger file.
@@ -109,6 +111,7 @@ func Open(path string, key ed25519.PrivateKey, opts *Opts) (*Ledger, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
 	}
+	releaseDB(db) // what the checks and the index's catch-up read
 	l.log.Info("ledger: opened", "path", path, "head_seq", st.head, "acked_seq", st.acked)
 	return l, nil
 }
@@ -453,6 +456,12 @@ func (l *Ledger) Pending(after uint64, max int) ([]Entry, error) {
 		// the tree for each one.
 		recs := tx.Bucket(bRecords).Cursor()
 		var rk, v []byte
+		read := 0
+		defer func() {
+			if l.mapped.add(read) {
+				releaseMapped(tx)
+			}
+		}()
 		c := tx.Bucket(bOutbox).Cursor()
 		for k, _ := c.Seek(u64(after + 1)); k != nil && len(out) < max; k, _ = c.Next() {
 			seq, ok := getU64(k)
@@ -468,6 +477,7 @@ func (l *Ledger) Pending(after uint64, max int) ([]Entry, error) {
 			if rk == nil || !bytes.Equal(rk, k) || v == nil {
 				return corruptf("outbox entry %d has no record", seq)
 			}
+			read += 2*len(k) + 8 + len(v) // the outbox entry and the record
 			e, err := decodeEntry(seq, v)
 			if err != nil {
 				return err
@@ -585,12 +595,19 @@ func (l *Ledger) Scan(from uint64, fn func(Entry) error) error {
 func (l *Ledger) readRange(from uint64, n int) ([]Entry, error) {
 	out := make([]Entry, 0, n)
 	err := l.view(func(tx *bolt.Tx) error {
+		read := 0
+		defer func() {
+			if l.mapped.add(read) {
+				releaseMapped(tx)
+			}
+		}()
 		c := tx.Bucket(bRecords).Cursor()
 		for k, v := c.Seek(u64(from)); k != nil && len(out) < n; k, v = c.Next() {
 			seq, ok := getU64(k)
 			if !ok {
 				return corruptf("record key %x", k)
 			}
+			read += len(k) + len(v)
 			e, err := decodeEntry(seq, v)
 			if err != nil {
 				return err
@@ -622,6 +639,9 @@ func (l *Ledger) Verify() error {
 // checkStructure runs bbolt's consistency check, which catches damage the
 // chain cannot see, such as a live page on the free list that a later
 // write would overwrite.
+// Check reads every page in one call, so the mapping is released only
+// after it: Verify's peak is the file's size, which is why it is for
+// audits, not for a till's start.
 func checkStructure(tx *bolt.Tx) error {
 	if err := touchAll(tx); err != nil {
 		return err
@@ -632,6 +652,7 @@ func checkStructure(tx *bolt.Tx) error {
 			first = corruptf("file structure: %v", err)
 		}
 	}
+	releaseMapped(tx)
 	return first
 }
 
@@ -643,12 +664,16 @@ func checkStructure(tx *bolt.Tx) error {
 // the process (FuzzOpen found it).
 func touchAll(tx *bolt.Tx) error {
 	var h maphash.Hash
+	var m readMeter
 	var walk func(b *bolt.Bucket) error
 	walk = func(b *bolt.Bucket) error {
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			h.Write(k)
 			h.Write(v)
+			if m.add(len(k) + len(v)) {
+				releaseMapped(tx)
+			}
 			if v == nil {
 				nb := b.Bucket(k)
 				if nb == nil {

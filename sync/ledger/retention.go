@@ -74,7 +74,8 @@ func (l *Ledger) First() uint64 {
 func (l *Ledger) Prune(before time.Time) (int, error) {
 	total := 0
 	for {
-		n, err := l.pruneChunk(before)
+		n, read, err := l.pruneChunk(before)
+		l.mapped.readThrough(l.db, read) // release.go
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("ledger: prune: %w", err)
@@ -88,16 +89,16 @@ func (l *Ledger) Prune(before time.Time) (int, error) {
 	}
 }
 
-func (l *Ledger) pruneChunk(before time.Time) (int, error) {
+// pruneChunk also returns how many bytes of records it read.
+func (l *Ledger) pruneChunk(before time.Time) (n, read int, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed.Load() {
-		return 0, ErrClosed
+		return 0, 0, ErrClosed
 	}
 	// The head record stays: Open and the next Append link to it.
 	limit := min(l.acked.Load(), l.head.Load()-min(l.head.Load(), 1))
-	n := 0
-	err := l.update(func(tx *bolt.Tx) error {
+	err = l.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bMeta)
 		a, err := readAnchor(meta)
 		if err != nil {
@@ -118,6 +119,7 @@ func (l *Ledger) pruneChunk(before time.Time) (int, error) {
 			if seq > limit {
 				break
 			}
+			read += len(k) + len(v)
 			e, err := decodeEntry(seq, v)
 			if err != nil {
 				return err
@@ -141,12 +143,12 @@ func (l *Ledger) pruneChunk(before time.Time) (int, error) {
 		return meta.Put(kAnchor, encodeAnchor(last))
 	})
 	if errors.Is(err, errNothingToPrune) {
-		return 0, nil
+		return 0, read, nil
 	}
 	if err != nil {
-		return 0, err
+		return 0, read, err
 	}
-	return n, nil
+	return n, read, nil
 }
 
 var errNothingToPrune = errors.New("ledger: nothing to prune")
