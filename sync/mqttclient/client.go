@@ -1,7 +1,6 @@
 package mqttclient
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -171,36 +170,25 @@ func (c *Client) pahoOptions() *paho.ClientOptions {
 }
 
 // dial opens the connection paho speaks MQTT over (checkBroker has
-// allowed only TCP and TLS schemes). paho reads each packet's fixed header
-// a byte at a time: on a bare TCP socket that is three or four system
-// calls per packet, behind a buffer one read takes in a whole window of
-// acks or records. A TLS connection buffers by itself. Go's TCP sockets
-// have TCP_NODELAY on, which acks need (FIELD-NOTES.md). Unlike paho's
-// own dialer it ignores proxy variables: a till talks to its broker
-// directly.
+// allowed only TCP and TLS schemes), buffered both ways (conn.go). Go's
+// TCP sockets have TCP_NODELAY on, which acks need (FIELD-NOTES.md).
+// Unlike paho's own dialer it ignores proxy variables: a till talks to its
+// broker directly.
 func dial(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {
 	d := &net.Dialer{Timeout: o.ConnectTimeout}
+	var c net.Conn
+	var err error
 	switch uri.Scheme {
 	case "ssl", "tls", "mqtts":
-		return tls.DialWithDialer(d, "tcp", uri.Host, o.TLSConfig)
+		c, err = tls.DialWithDialer(d, "tcp", uri.Host, o.TLSConfig)
+	default:
+		c, err = d.Dial("tcp", uri.Host)
 	}
-	c, err := d.Dial("tcp", uri.Host)
 	if err != nil {
 		return nil, err
 	}
-	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, readBuffer)}, nil
+	return newConn(c, writeTimeout), nil
 }
-
-// readBuffer holds about a hundred tx records or thousands of acks.
-const readBuffer = 64 << 10
-
-// bufferedConn reads through a buffer; writes go straight to the socket.
-type bufferedConn struct {
-	net.Conn
-	r *bufio.Reader
-}
-
-func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // onConnect renews every subscription, then tells the caller. paho runs it
 // on its own goroutine after each connection.
