@@ -66,9 +66,20 @@ type Envelope struct {
 	Sig string          `json:"sig"` // standard base64
 }
 
-// Seal builds the tx payload for record bytes rec and signature sig.
+// Seal builds the tx payload for record bytes rec and signature sig, in
+// the layout Open splits without decoding. rec goes in byte for byte: the
+// signature is over exactly those bytes (json.Marshal would compact and
+// re-escape them).
 func Seal(rec, sig []byte) ([]byte, error) {
-	return json.Marshal(Envelope{Rec: rec, Sig: base64.StdEncoding.EncodeToString(sig)})
+	if len(rec) == 0 || rec[0] != '{' || !json.Valid(rec) {
+		return nil, fmt.Errorf("%w: rec is not a JSON object", ErrBadPayload)
+	}
+	n := len(sealedHead) + len(rec) + len(sealedSig) + base64.StdEncoding.EncodedLen(len(sig)) + len(sealedTail)
+	b := append(make([]byte, 0, n), sealedHead...)
+	b = append(b, rec...)
+	b = append(b, sealedSig...)
+	b = base64.StdEncoding.AppendEncode(b, sig)
+	return append(b, sealedTail...), nil
 }
 
 // ErrBadPayload reports an MQTT payload that does not parse.

@@ -64,6 +64,27 @@ func TestSealOpen_roundTrip(t *testing.T) {
 	}
 }
 
+// Seal carries the record's bytes exactly, whatever JSON allows in them:
+// the signature is over those bytes.
+func TestSeal_keepsRecordBytes(t *testing.T) {
+	rec := []byte(`{"seq":7, "pharmacy":"P1","till":"T1","kind":"sale","cashier":"<李> & \u4e00"}`)
+	payload, err := Seal(rec, []byte{1, 2, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, sig, err := Open(payload); err != nil || !bytes.Equal(got, rec) || !bytes.Equal(sig, []byte{1, 2, 3}) {
+		t.Fatalf("Open(Seal(rec)) = %s, %v, %v", got, sig, err)
+	}
+}
+
+func TestSeal_bad(t *testing.T) {
+	for _, rec := range []string{``, `null`, `[]`, `"x"`, ` {}`, `{`, `{"a":1}}`, `{"a":1} x`} {
+		if p, err := Seal([]byte(rec), []byte{1}); !errors.Is(err, ErrBadPayload) {
+			t.Errorf("Seal(%q) = %q, %v; want ErrBadPayload", rec, p, err)
+		}
+	}
+}
+
 func TestOpen_bad(t *testing.T) {
 	for _, p := range []string{
 		``, `null`, `[]`, `{"rec":1,"sig":""}`, `{"rec":"{}","sig":""}`,
