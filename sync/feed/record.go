@@ -32,7 +32,7 @@ const (
 // never re-encode a record they received.
 type Record struct {
 	Seq      uint64 `json:"seq"`
-	ID       string `json:"id"`
+	ID       string `json:"id"`   // a UUID; the ledger makes version 7 ones, in time order
 	Prev     string `json:"prev"` // hex SHA-256 of the previous record's bytes; "" for seq 1
 	Pharmacy string `json:"pharmacy"`
 	Till     string `json:"till"`

@@ -27,7 +27,7 @@ func AppendBatch(l *Ledger, rs []*feed.Record) error {
 		seq++
 		r.Seq, r.Prev = seq, prev
 		if r.ID == "" {
-			id, err := newUUID()
+			id, err := newUUID(now)
 			if err != nil {
 				return err
 			}

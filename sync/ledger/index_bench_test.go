@@ -107,7 +107,7 @@ func appendIndexedBatch(l *Ledger, key ed25519.PrivateKey, rs []*feed.Record) er
 		for _, r := range rs {
 			seq++
 			r.Seq, r.Prev = seq, prev
-			id, err := newUUID()
+			id, err := newUUID(at)
 			if err != nil {
 				return err
 			}

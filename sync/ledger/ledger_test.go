@@ -53,7 +53,7 @@ func TestAppend_gaplessAcrossReopen(t *testing.T) {
 	}
 }
 
-var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+var uuidV7 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 
 func TestAppend_completesRecordAndChains(t *testing.T) {
 	clk := newClock()
@@ -72,8 +72,10 @@ func TestAppend_completesRecordAndChains(t *testing.T) {
 		if r.Prev != prev {
 			t.Errorf("append %d: prev %q, want %q", i, r.Prev, prev)
 		}
-		if !uuidV4.MatchString(r.ID) || ids[r.ID] {
-			t.Errorf("append %d: id %q not a fresh UUIDv4", i, r.ID)
+		// Version 7: the clock's milliseconds first, so ids sort in time.
+		ms := fmt.Sprintf("%012x", clk.Now().UnixMilli())
+		if !uuidV7.MatchString(r.ID) || ids[r.ID] || strings.ReplaceAll(r.ID, "-", "")[:12] != ms {
+			t.Errorf("append %d: id %q not a fresh UUIDv7 of %s", i, r.ID, ms)
 		}
 		ids[r.ID] = true
 		at, err := time.Parse(time.RFC3339, r.At)
