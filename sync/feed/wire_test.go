@@ -78,7 +78,7 @@ func TestSeal_keepsRecordBytes(t *testing.T) {
 }
 
 func TestSeal_bad(t *testing.T) {
-	for _, rec := range []string{``, `null`, `[]`, `"x"`, ` {}`, `{`, `{"a":1}}`, `{"a":1} x`} {
+	for _, rec := range []string{``, `null`, `[]`, `"x"`, ` {}`, `{`, `}`, `{"a":1} x`, `{"a":1}` + "\n"} {
 		if p, err := Seal([]byte(rec), []byte{1}); !errors.Is(err, ErrBadPayload) {
 			t.Errorf("Seal(%q) = %q, %v; want ErrBadPayload", rec, p, err)
 		}
