@@ -96,7 +96,7 @@ func Open(payload []byte) (rec []byte, r Record, sig []byte, err error) {
 	// scan the record twice more; anything else, and any record that does
 	// not decode, takes the general path and its errors.
 	env, ok := splitSealed(payload)
-	if !ok || json.Unmarshal(env.Rec, &r) != nil {
+	if !ok || !decodeRecord(env.Rec, &r) && json.Unmarshal(env.Rec, &r) != nil {
 		r = Record{}
 		if err := json.Unmarshal(payload, &env); err != nil {
 			return nil, Record{}, nil, fmt.Errorf("%w: envelope: %v", ErrBadPayload, err)
