@@ -93,8 +93,10 @@ var ErrBadPayload = errors.New("feed: bad payload")
 // only; the signature and chain are the receiver's to verify.
 func Open(payload []byte) (rec []byte, r Record, sig []byte, err error) {
 	// Seal's layout is split without decoding the envelope, which would
-	// scan the record twice more; anything else, and any record that does
-	// not decode, takes the general path and its errors.
+	// scan the record twice more, and the record is decoded by
+	// decodeRecord when it is as json.Marshal writes it (decode.go);
+	// anything else takes json.Unmarshal, and any record that does not
+	// decode, the general path and its errors.
 	env, ok := splitSealed(payload)
 	if !ok || !decodeRecord(env.Rec, &r) && json.Unmarshal(env.Rec, &r) != nil {
 		r = Record{}
