@@ -87,6 +87,28 @@ func TestDecodeRecord_asJSONUnmarshal(t *testing.T) {
 	}
 }
 
+// The key lists name every field of the structs, in order: a field added
+// to a struct and not here would send every record carrying it down the
+// slow path.
+func TestDecodeRecord_keysAreTheFields(t *testing.T) {
+	for _, c := range []struct {
+		v    any
+		keys []string
+	}{
+		{Record{}, recordKeys}, {Card{}, cardKeys}, {Line{}, lineKeys}, {Payment{}, paymentKeys}, {Device{}, deviceKeys},
+	} {
+		typ := reflect.TypeOf(c.v)
+		var names []string
+		for f := range typ.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			names = append(names, name)
+		}
+		if !reflect.DeepEqual(names, c.keys) {
+			t.Errorf("%s: fields %q, decode.go's keys %q", typ.Name(), names, c.keys)
+		}
+	}
+}
+
 // FuzzDecodeRecord: what decodeRecord takes, json.Unmarshal takes too and
 // decodes to the same record; it never panics.
 func FuzzDecodeRecord(f *testing.F) {

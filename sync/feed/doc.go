@@ -6,7 +6,6 @@
 // Field names follow the national medical-insurance platform where one
 // exists (med_list_codg, drug_trac_codg, rx_flag…), so a record maps onto a
 // 3505 sale upload without loss. Renaming a JSON field here is a protocol
-// change, and adding one means adding it to decode.go's keys too (or every
-// record carrying it takes json.Unmarshal's slower path: still right, as
-// FuzzDecodeRecord checks, only slower).
+// change, and adding one means adding it to decode.go's keys and switch
+// too (a test compares the keys with the fields).
 package feed
