@@ -4,11 +4,11 @@
 // passes in a ledger.Archive in fsynced batches, and only then publishes an
 // ack carrying each till's contiguous watermark. Parsing and signature
 // checks run on every core, each core checking its share of a batch's
-// signatures as one (internal/sigbatch), ahead of the store, which takes everything
-// verified meanwhile in one transaction; each record is decoded once, and
-// the archive's cross-till index reads that decoding (ledger.Incoming's
-// Parsed) rather than the bytes again. Whatever does not pass is
-// kept out of the archive and raised as an alarm.
+// signatures as one (internal/sigbatch), ahead of the store, which takes
+// everything verified meanwhile in one transaction; each record is
+// decoded once, and the archive's cross-till index reads that decoding
+// (ledger.Incoming's Parsed) rather than the bytes again. Whatever does
+// not pass is kept out of the archive and raised as an alarm.
 //
 // A PUBACK proves nothing to a till, so the bureau's ack is the only thing
 // that clears a till's outbox: the bureau never acks before PutBatch has

@@ -176,14 +176,13 @@ func PublishPolicy(ctx context.Context, mo mqttclient.Options, payload []byte, p
 	return nil
 }
 
-// writeJSONLine writes {"rec":…,"sig":"…"} and a newline. It is written by
-// hand: json.Marshal would compact rec, and the signature covers its exact
-// bytes.
+// writeJSONLine writes the record as a till sent it (feed.Seal: the
+// record's exact bytes, which its signature covers) and a newline.
 func writeJSONLine(w *bufio.Writer, rec, sig []byte) error {
-	w.WriteString(`{"rec":`)
-	w.Write(rec)
-	w.WriteString(`,"sig":"`)
-	w.WriteString(base64.StdEncoding.EncodeToString(sig))
-	_, err := w.WriteString("\"}\n")
-	return err
+	p, err := feed.Seal(rec, sig)
+	if err != nil {
+		return err
+	}
+	w.Write(p)
+	return w.WriteByte('\n')
 }

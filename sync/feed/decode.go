@@ -7,8 +7,8 @@ import "unicode/utf8"
 // most once, in any order; strings without escapes; integers; booleans;
 // no whitespace and no null. It reports false for anything else, leaving
 // r untouched, and Open falls back to json.Unmarshal: a bureau decodes
-// every record a till sends, and this is about four times faster
-// (BenchmarkOpen). FuzzDecodeRecord holds it to json.Unmarshal's result.
+// every record a till sends, and this is about two and a half times as
+// fast, with a quarter of the allocations (BenchmarkOpen). FuzzDecodeRecord holds it to json.Unmarshal's result.
 func decodeRecord(rec []byte, r *Record) bool {
 	p := parser{b: rec, s: string(rec)}
 	var out Record
@@ -35,8 +35,7 @@ func decodeRecord(rec []byte, r *Record) bool {
 		case 8:
 			out.Lines = []Line{}
 			ok = p.array(func() bool {
-				var l Line
-				out.Lines = append(out.Lines, l)
+				out.Lines = append(out.Lines, Line{})
 				return p.line(&out.Lines[len(out.Lines)-1])
 			})
 		case 9:
@@ -52,15 +51,7 @@ func decodeRecord(rec []byte, r *Record) bool {
 			out.Ref, ok = p.str()
 		case 14:
 			out.Device = &Device{}
-			ok = p.object(deviceKeys, func(k int) bool {
-				var ok bool
-				if k == 0 {
-					out.Device.Name, ok = p.str()
-				} else {
-					out.Device.State, ok = p.str()
-				}
-				return ok
-			})
+			ok = p.device(out.Device)
 		}
 		return ok
 	})
@@ -107,6 +98,19 @@ func (p *parser) payment(m *Payment) bool {
 			m.InsuranceFen, ok = p.int()
 		case 2:
 			m.CashFen, ok = p.int()
+		}
+		return ok
+	})
+}
+
+func (p *parser) device(d *Device) bool {
+	return p.object(deviceKeys, func(k int) bool {
+		var ok bool
+		switch k {
+		case 0:
+			d.Name, ok = p.str()
+		case 1:
+			d.State, ok = p.str()
 		}
 		return ok
 	})

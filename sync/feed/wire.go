@@ -71,8 +71,8 @@ type Envelope struct {
 // signature is over exactly those bytes (json.Marshal would compact and
 // re-escape them). rec is what the ledger stored from json.Marshal, so
 // Seal checks only that it is braced like an object; validating it again
-// was a tenth of the till's CPU in a drain, and the receiver's Open
-// parses it anyway.
+// was 12 % of the till's CPU in a drain, and the receiver's Open parses
+// it anyway.
 func Seal(rec, sig []byte) ([]byte, error) {
 	if len(rec) < 2 || rec[0] != '{' || rec[len(rec)-1] != '}' {
 		return nil, fmt.Errorf("%w: rec is not a JSON object", ErrBadPayload)

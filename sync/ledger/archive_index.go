@@ -83,30 +83,6 @@ func (a *Archive) crossHandler() func([]CrossHit) {
 	return a.cross
 }
 
-// crossRecord is the part of a record the index reads.
-type crossRecord struct {
-	ID    string      `json:"id"`
-	Kind  string      `json:"kind"`
-	At    string      `json:"at"`
-	Ref   string      `json:"ref"`
-	Card  *crossCard  `json:"card"`
-	Lines []feed.Line `json:"lines"`
-}
-
-type crossCard struct {
-	No string `json:"no"`
-}
-
-// crossOf takes the index's part of a record already decoded, sharing
-// its lines (the index only reads them).
-func crossOf(r *feed.Record) crossRecord {
-	cr := crossRecord{ID: r.ID, Kind: r.Kind, At: r.At, Ref: r.Ref, Lines: r.Lines}
-	if r.Card != nil {
-		cr.Card = &crossCard{No: r.Card.No}
-	}
-	return cr
-}
-
 // indexArchived indexes one newly stored record and appends what it finds
 // to hits. A record that does not decode is stored all the same (it was
 // signed by an enrolled till) and simply not indexed. It decodes the
@@ -114,11 +90,12 @@ func crossOf(r *feed.Record) crossRecord {
 // decoding is most of the index's cost, and it runs inside the write
 // transaction.
 func indexArchived(tx *bolt.Tx, it Incoming, hits *[]CrossHit) error {
-	var r crossRecord
-	if it.Parsed != nil {
-		r = crossOf(it.Parsed)
-	} else if json.Unmarshal(it.Rec, &r) != nil {
-		return nil
+	r := it.Parsed
+	if r == nil {
+		r = new(feed.Record)
+		if json.Unmarshal(it.Rec, r) != nil {
+			return nil
+		}
 	}
 	at, _ := time.Parse(time.RFC3339, r.At)
 	name := tillName(it.Pharmacy, it.Till)
@@ -142,7 +119,7 @@ func crossBuckets(tx *bolt.Tx) (tr, sa, ca *bolt.Bucket, err error) {
 	return
 }
 
-func indexCrossSale(tx *bolt.Tx, it Incoming, name []byte, r crossRecord, at time.Time, hits *[]CrossHit) error {
+func indexCrossSale(tx *bolt.Tx, it Incoming, name []byte, r *feed.Record, at time.Time, hits *[]CrossHit) error {
 	tr, sa, ca, err := crossBuckets(tx)
 	if err != nil {
 		return err
@@ -208,7 +185,7 @@ func addDays(ca *bolt.Bucket, k []byte, delta int64) error {
 
 // indexCrossReturn frees the returned trace codes this till held and
 // shrinks the days of the sale lines returned, in proportion.
-func indexCrossReturn(tx *bolt.Tx, name []byte, r crossRecord) error {
+func indexCrossReturn(tx *bolt.Tx, name []byte, r *feed.Record) error {
 	tr, sa, ca, err := crossBuckets(tx)
 	if err != nil {
 		return err
@@ -237,7 +214,7 @@ func indexCrossReturn(tx *bolt.Tx, name []byte, r crossRecord) error {
 		return nil
 	}
 	rec, _, ok := decodeArchived(tb.Bucket(bRecs).Get(u64(seq)))
-	var sale crossRecord
+	var sale feed.Record
 	if !ok || json.Unmarshal(rec, &sale) != nil || sale.Card == nil {
 		return nil
 	}

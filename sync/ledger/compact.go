@@ -228,9 +228,7 @@ func countKeys(tx *bolt.Tx, b *bolt.Bucket, m *readMeter) int {
 				n += countKeys(tx, sub, m)
 			}
 		}
-		if m.add(len(k) + len(v)) {
-			releaseMapped(tx)
-		}
+		m.read(tx, len(k)+len(v))
 	}
 	return n
 }

@@ -414,7 +414,6 @@ func (l *Ledger) resync() {
 	l.prevHash = st.prevHash
 }
 
-// newUUID returns a random (version 4) UUID.
 // newUUID returns a version 7 UUID (RFC 9562 §5.7) for a record made at
 // now: 48 bits of Unix milliseconds, then 74 random bits. Ids in time
 // order keep the indexes keyed by id append-mostly (the bureau's sale
@@ -466,11 +465,7 @@ func (l *Ledger) Pending(after uint64, max int) ([]Entry, error) {
 		recs := tx.Bucket(bRecords).Cursor()
 		var rk, v []byte
 		read := 0
-		defer func() {
-			if l.mapped.add(read) {
-				releaseMapped(tx)
-			}
-		}()
+		defer func() { l.mapped.read(tx, read) }()
 		c := tx.Bucket(bOutbox).Cursor()
 		for k, _ := c.Seek(u64(after + 1)); k != nil && len(out) < max; k, _ = c.Next() {
 			seq, ok := getU64(k)
@@ -605,11 +600,7 @@ func (l *Ledger) readRange(from uint64, n int) ([]Entry, error) {
 	out := make([]Entry, 0, n)
 	err := l.view(func(tx *bolt.Tx) error {
 		read := 0
-		defer func() {
-			if l.mapped.add(read) {
-				releaseMapped(tx)
-			}
-		}()
+		defer func() { l.mapped.read(tx, read) }()
 		c := tx.Bucket(bRecords).Cursor()
 		for k, v := c.Seek(u64(from)); k != nil && len(out) < n; k, v = c.Next() {
 			seq, ok := getU64(k)
@@ -647,10 +638,9 @@ func (l *Ledger) Verify() error {
 
 // checkStructure runs bbolt's consistency check, which catches damage the
 // chain cannot see, such as a live page on the free list that a later
-// write would overwrite.
-// Check reads every page in one call, so the mapping is released only
-// after it: Verify's peak is the file's size, which is why it is for
-// audits, not for a till's start.
+// write would overwrite. Check reads every page in one call, so the
+// mapping is released only after it: Verify's peak is the file's size,
+// which is why it is for audits, not for a till's start.
 func checkStructure(tx *bolt.Tx) error {
 	if err := touchAll(tx); err != nil {
 		return err
@@ -680,9 +670,7 @@ func touchAll(tx *bolt.Tx) error {
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			h.Write(k)
 			h.Write(v)
-			if m.add(len(k) + len(v)) {
-				releaseMapped(tx)
-			}
+			m.read(tx, len(k)+len(v))
 			if v == nil {
 				nb := b.Bucket(k)
 				if nb == nil {

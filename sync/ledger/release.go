@@ -37,6 +37,14 @@ func (m *readMeter) add(n int) bool {
 	return true
 }
 
+// read counts n bytes read in the read transaction tx and releases its
+// mapping when a release is due.
+func (m *readMeter) read(tx *bolt.Tx, n int) {
+	if m.add(n) {
+		releaseMapped(tx)
+	}
+}
+
 // readThrough counts n bytes read by a transaction that has ended and,
 // when a release is due, releases the mapping in a read transaction of
 // its own (releaseMapped must not run in a write transaction).
