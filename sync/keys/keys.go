@@ -28,6 +28,11 @@ const (
 // maxKeyFile bounds what is read from a key file; a real one is ~120 bytes.
 const maxKeyFile = 64 << 10
 
+// Load returns the till's signing key from dir/till.key; it never creates
+// one (a missing key is an fs.ErrNotExist). A key file readable by group
+// or others is refused with ErrInsecureKey.
+func Load(dir string) (ed25519.PrivateKey, error) { return load(filepath.Join(dir, keyFile)) }
+
 // LoadOrCreate returns the till's signing key from dir/till.key, creating
 // the directory (0700) and a new key (0600) if there is none. A key file
 // readable by group or others is refused with ErrInsecureKey.

@@ -43,6 +43,23 @@ func TestLoadOrCreate_createsPrivateFileAndReloads(t *testing.T) {
 	}
 }
 
+func TestLoad_neverCreates(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Load(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Load of an empty dir = %v, want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "till.key")); err == nil {
+		t.Fatal("Load created till.key")
+	}
+	key, err := LoadOrCreate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := Load(dir); err != nil || !key.Equal(got) {
+		t.Fatalf("Load = %v, want the key LoadOrCreate made", err)
+	}
+}
+
 func TestLoadOrCreate_refusesReadableKey(t *testing.T) {
 	for _, mode := range []os.FileMode{0o644, 0o640, 0o604} {
 		dir := t.TempDir()

@@ -9,12 +9,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/tillguard/tillguard/agent"
 	"github.com/tillguard/tillguard/agent/report"
-	"github.com/tillguard/tillguard/agent/web"
 	"github.com/tillguard/tillguard/sync/keys"
 	"github.com/tillguard/tillguard/sync/ledger"
 )
@@ -45,9 +43,11 @@ func cmdReport(_ context.Context, args []string, _ io.Reader, stdout, stderr io.
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("report: no ledger in %s: %w", *dir, err)
 	}
-	key, err := keys.LoadOrCreate(*dir)
+	// Load, not LoadOrCreate: a report must not leave a new signing key
+	// beside a ledger whose own has gone missing.
+	key, err := keys.Load(*dir)
 	if err != nil {
-		return fmt.Errorf("report: %w", err)
+		return fmt.Errorf("report: the till's key: %w", err)
 	}
 	led, err := ledger.Open(path, key, nil)
 	if errors.Is(err, ledger.ErrLocked) {
@@ -84,32 +84,6 @@ func cmdReport(_ context.Context, args []string, _ io.Reader, stdout, stderr io.
 	}
 	if *out != "" {
 		fmt.Fprintf(stderr, "report: %s to %s: %d records, %d attempts stopped or flagged → %s\n", p.FromDate(), p.ToDate(), rep.Records, rep.Attempts, *out)
-	}
-	return nil
-}
-
-// cmdPassword reads the owner's password from stdin (one line) and writes
-// its bcrypt hash for `tillguard run --owner-password FILE`.
-func cmdPassword(_ context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("password", flag.ContinueOnError)
-	out := fs.String("out", "", "write the hash to this file, mode 0600 (default: stdout)")
-	if err := parse(fs, args, stderr); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("password: %w", err)
-	}
-	h, err := web.HashPassword(strings.TrimRight(line, "\r\n"))
-	if err != nil {
-		return err
-	}
-	if *out == "" {
-		fmt.Fprintln(stdout, string(h))
-		return nil
-	}
-	if err := os.WriteFile(*out, append(h, '\n'), 0o600); err != nil {
-		return fmt.Errorf("password: %w", err)
 	}
 	return nil
 }
