@@ -45,13 +45,14 @@ check: ## fail if gofmt, go vet or go mod tidy would change anything
 
 # A run that ends in "context deadline exceeded" with no failing input is
 # the fuzzing engine's own deadline race at -fuzztime's end (golang/go#56238),
-# not a finding: it passes. Any failing input fails.
+# not a finding: it passes. Any failing input fails, and so does a failing
+# seed (a "--- FAIL: FuzzX/seed#N" subtest), whatever else the log says.
 fuzz: ## run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=1m)
 	@set -e; log=$$(mktemp); for pkg in $$($(GO) list ./...); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
 			echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
 			$(GO) test -run='^$$' -fuzz="^$$f\$$" -fuzztime=$(FUZZTIME) $$pkg >$$log 2>&1 || \
-				if grep -q 'Failing input' $$log || ! grep -q 'context deadline exceeded' $$log; then \
+				if grep -q 'Failing input' $$log || grep -qE -- '--- FAIL: Fuzz[^ ]*/' $$log || ! grep -q 'context deadline exceeded' $$log; then \
 					cat $$log; rm -f $$log; exit 1; \
 				else echo "  (engine deadline race at the end, no failing input)"; fi; \
 		done; \

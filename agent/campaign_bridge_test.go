@@ -84,9 +84,10 @@ type bridgeRig struct {
 }
 
 // bridgeConfig bridges a local mosquitto to upstream: the sales topic out
-// at QoS 1 on a persistent bridge session. Persistence (brokertest's
-// WithPersistence) saves on exit, which a SIGKILL skips, as mosquitto's
-// default autosave_interval of 1800 s does.
+// at QoS 1 on a persistent bridge session. brokertest's WithPersistence
+// sets autosave_interval 0, saving only on a clean exit, which a SIGKILL
+// skips: it stands in for mosquitto's default of saving every 1800 s,
+// which a kill between two saves skips as well.
 func bridgeConfig(upstream *brokertest.Proxy) []string {
 	return []string{
 		"connection bureau",

@@ -18,13 +18,19 @@ import (
 // Fault tests: the broker gone under sales, a full disk, a short disk
 // budget. Skipped under -short with the crash test.
 
-func hasAlarm(st web.Status, kind string) bool {
+// findAlarm returns st's alarm of kind, if it has one.
+func findAlarm(st web.Status, kind string) (web.Alarm, bool) {
 	for _, a := range st.Alarms {
 		if a.Kind == kind {
-			return true
+			return a, true
 		}
 	}
-	return false
+	return web.Alarm{}, false
+}
+
+func hasAlarm(st web.Status, kind string) bool {
+	_, ok := findAlarm(st, kind)
+	return ok
 }
 
 // startTill runs a till in this process on r's devices and broker until

@@ -72,15 +72,6 @@ func cashSale(t *testing.T, api string) response {
 	return post(t, api+"/api/session/checkout", `{"payment":"cash","cashier":"c1"}`)
 }
 
-func ledgerAlarm(st web.Status) (web.Alarm, bool) {
-	for _, a := range st.Alarms {
-		if a.Kind == "ledger" {
-			return a, true
-		}
-	}
-	return web.Alarm{}, false
-}
-
 var quarantinedName = regexp.MustCompile(`^ledger\.db\.corrupt-\d{8}T\d{6}Z$`)
 
 // TestTill_corruptLedgerIsQuarantined: a corrupt ledger at start is set
@@ -137,7 +128,7 @@ func TestTill_corruptLedgerIsQuarantined(t *testing.T) {
 		}
 		var st web.Status
 		getJSON(t, api+"/api/status", &st)
-		a, ok := ledgerAlarm(st)
+		a, ok := findAlarm(st, "ledger")
 		if !ok || !strings.HasPrefix(a.Detail, reasonZH) || !strings.Contains(a.Detail, q) {
 			t.Errorf("ledger alarm = %+v (%v), want %q… naming %s", a, ok, reasonZH, q)
 		}
@@ -193,7 +184,7 @@ func TestTill_corruptLedgerIsQuarantined(t *testing.T) {
 	tl, api, stop := runTill(t, cfg)
 	var st web.Status
 	getJSON(t, api+"/api/status", &st)
-	if a, ok := ledgerAlarm(st); ok || st.Quarantined != "" {
+	if a, ok := findAlarm(st, "ledger"); ok || st.Quarantined != "" {
 		t.Errorf("fresh ledger: alarm %+v, quarantined %q: want neither", a, st.Quarantined)
 	}
 	if r := cashSale(t, api); r.code != http.StatusOK {

@@ -31,21 +31,22 @@ import (
 
 // Till is the daemon of one till: open, then Run until the context ends.
 type Till struct {
-	cfg      Config
-	log      *slog.Logger
-	ledger   tillLedger // a *ledger.Ledger, or a quarantinedLedger (quarantine.go)
-	session  *session.Session
-	uplink   *uplink.Uplink
-	devices  *devices
-	alarms   *alarms
-	policyV  string
-	listener net.Listener
-	changes  *broadcast
-	disk     *diskBudget
-	policy   *policyState // policybundle.go: the bureau's bundles
-	tls      *tls.Config  // to the broker; nil = plain TCP
-	metrics  *web.Metrics // decisions per rule and their latency, for /metrics
-	auth     *web.Auth    // the owner's password; nil = loopback only
+	cfg         Config
+	log         *slog.Logger
+	ledger      tillLedger         // a *ledger.Ledger, or the quarantinedLedger below
+	quarantined *quarantinedLedger // non-nil while the ledger is quarantined (quarantine.go)
+	session     *session.Session
+	uplink      *uplink.Uplink
+	devices     *devices
+	alarms      *alarms
+	policyV     string
+	listener    net.Listener
+	changes     *broadcast
+	disk        *diskBudget
+	policy      *policyState // policybundle.go: the bureau's bundles
+	tls         *tls.Config  // to the broker; nil = plain TCP
+	metrics     *web.Metrics // decisions per rule and their latency, for /metrics
+	auth        *web.Auth    // the owner's password; nil = loopback only
 }
 
 // Open prepares a till: it loads the key, opens and checks the ledger,
@@ -118,12 +119,13 @@ func Open(cfg Config) (*Till, error) {
 	}
 	t.disk.check()
 	var app session.Appender = led
-	onDisk, ok := led.(*ledger.Ledger)
-	if ok {
-		app = &watchedLedger{Ledger: onDisk, alarms: t.alarms, disk: t.disk}
-	} else {
-		// Quarantined: every write is refused until an operator acts.
-		t.alarms.raise("ledger", led.(*quarantinedLedger).detail)
+	switch l := led.(type) {
+	case *ledger.Ledger:
+		app = &watchedLedger{Ledger: l, alarms: t.alarms, disk: t.disk}
+	case *quarantinedLedger:
+		// Every write is refused until an operator acts.
+		t.quarantined = l
+		t.alarms.raise("ledger", l.detail)
 	}
 	t.session = session.New(session.Config{
 		Pharmacy:   cfg.Pharmacy,
@@ -141,7 +143,7 @@ func Open(cfg Config) (*Till, error) {
 	})
 	t.restorePolicy() // the bureau's last bundle, if one was saved
 	// Quarantined: no uplink, there is nothing to send.
-	if cfg.Broker != "" && onDisk != nil {
+	if onDisk := t.Ledger(); cfg.Broker != "" && onDisk != nil {
 		t.uplink = uplink.New(onDisk, cfg.Pharmacy, cfg.Till, &uplink.Opts{Log: cfg.Log, Now: cfg.Now, Region: cfg.Region, OnPolicy: t.onPolicy})
 	}
 	if cfg.HTTP != "" {
@@ -255,7 +257,7 @@ func (t *Till) Run(ctx context.Context) error {
 			}
 		})
 	}
-	if q, ok := t.ledger.(*quarantinedLedger); ok {
+	if q := t.quarantined; q != nil {
 		t.log.Error("agent: running degraded, sales suspended: "+q.detail, "quarantined", q.path)
 	}
 	t.log.Info("agent: running", "pharmacy", t.cfg.Pharmacy, "till", t.cfg.Till, "http", t.Addr(), "head_seq", t.ledger.Head())
@@ -302,8 +304,8 @@ func (t *Till) Status() web.Status {
 		Devices:  t.devices.states(),
 		Policy:   web.Policy{Region: t.cfg.Region, Version: t.policy.shownVersion()},
 	}
-	if q, ok := t.ledger.(*quarantinedLedger); ok {
-		st.Quarantined = q.path
+	if t.quarantined != nil {
+		st.Quarantined = t.quarantined.path
 	}
 	t.disk.check() // fresh on every look: statfs is cheap
 	st.Alarms = t.alarms.list()

@@ -132,22 +132,17 @@ type handler struct{ Deps }
 type router struct {
 	mux   *http.ServeMux
 	allow map[string][]string // path → methods
-	order []string
 }
 
 func (r *router) handle(pattern string, h http.Handler) {
 	method, path, _ := strings.Cut(pattern, " ")
-	if _, ok := r.allow[path]; !ok {
-		r.order = append(r.order, path)
-	}
 	r.allow[path] = append(r.allow[path], method)
 	r.mux.Handle(pattern, h)
 }
 
 // finish adds the 405 answers; call it once every route is in.
 func (r *router) finish() {
-	for _, path := range r.order {
-		methods := r.allow[path]
+	for path, methods := range r.allow {
 		if slices.Contains(methods, http.MethodGet) {
 			methods = append(methods, http.MethodHead)
 		}

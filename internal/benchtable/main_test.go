@@ -112,7 +112,9 @@ func TestBudgets_metricsUnique(t *testing.T) {
 			t.Errorf("metric %q judged twice", b.metric)
 		}
 		seen[b.metric] = true
-		if !b.op.holds(b.bound, b.bound) && !(b.op == below || b.op == above) {
+		switch b.op {
+		case below, atMost, above, atLeast:
+		default:
 			t.Errorf("%s: unknown op %q", b.name, b.op)
 		}
 	}

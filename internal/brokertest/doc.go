@@ -7,4 +7,10 @@
 // configuration instead (TLS only, client certificates as identities,
 // per-till ACL), with a throwaway CA, server and client certificates from
 // NewPKI.
+//
+// NewProxy puts a TCP relay in front of a broker that a test can cut and
+// restore (a lost link). StartBridge starts a second mosquitto, as a shop
+// would run on its till, with persistence on and bridged to a Broker: the
+// alternative to tillguard that the drain bench and the fault campaign
+// measure.
 package brokertest

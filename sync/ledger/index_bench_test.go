@@ -12,6 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/tillguard/tillguard/internal/gs1"
 	"github.com/tillguard/tillguard/policy"
 	"github.com/tillguard/tillguard/sync/feed"
 )
@@ -31,7 +32,7 @@ func benchCatalog(tb testing.TB) (*policy.Catalog, []string) {
 	barcodes := make([]string, benchItems)
 	for i := range benchItems {
 		body := fmt.Sprintf("69%010d", i)
-		barcodes[i] = body + string(ean13Check(body))
+		barcodes[i] = body + string(gs1.CheckDigit(body))
 		fmt.Fprintf(&b, "%s,XA%021d,药品%d,drug,1,0,chronic,60,6,1250\n", barcodes[i], i, i)
 	}
 	cat, err := policy.LoadCatalog(strings.NewReader(b.String()))
@@ -39,18 +40,6 @@ func benchCatalog(tb testing.TB) (*policy.Catalog, []string) {
 		tb.Fatal(err)
 	}
 	return cat, barcodes
-}
-
-func ean13Check(body string) byte {
-	sum := 0
-	for i := range 12 {
-		d := int(body[i] - '0')
-		if i%2 == 1 {
-			d *= 3
-		}
-		sum += d
-	}
-	return byte('0' + (10-sum%10)%10)
 }
 
 // benchLedger builds a ledger holding lines earlier insurance sale lines:
