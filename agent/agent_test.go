@@ -306,6 +306,31 @@ func TestTill_overrideAndReturn(t *testing.T) {
 	}
 }
 
+// runTill opens and runs a till on cfg until the returned stop is called
+// (or the test ends). Open has bound the HTTP address, so api answers as
+// soon as this returns.
+func runTill(t *testing.T, cfg agent.Config) (tl *agent.Till, api string, stop func()) {
+	t.Helper()
+	tl, err := agent.Open(cfg)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tl.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("till Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return tl, "http://" + tl.Addr(), stop
+}
+
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

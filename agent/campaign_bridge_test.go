@@ -24,8 +24,9 @@ import (
 // posEnv carries a posConfig, as JSON, to TestVendorPOS_child.
 const posEnv = "TILLGUARD_POS_CHILD"
 
-// posTopic is where the POS publishes; the bridge carries pos/# out.
-const posTopic = "pos/" + pharmacy + "/" + till + "/sale"
+// posTopic is where the POS publishes, under what the bridge carries out
+// (brokertest.BridgeTopic).
+const posTopic = "tillguard/v1/" + pharmacy + "/" + till + "/pos"
 
 type posConfig struct {
 	Broker string // the local mosquitto
@@ -83,23 +84,6 @@ type bridgeRig struct {
 	gens      int             // POS runs started
 }
 
-// bridgeConfig bridges a local mosquitto to upstream: the sales topic out
-// at QoS 1 on a persistent bridge session. brokertest's WithPersistence
-// sets autosave_interval 0, saving only on a clean exit, which a SIGKILL
-// skips: it stands in for mosquitto's default of saving every 1800 s,
-// which a kill between two saves skips as well.
-func bridgeConfig(upstream *brokertest.Proxy) []string {
-	return []string{
-		"connection bureau",
-		"address " + strings.TrimPrefix(upstream.URL(), "tcp://"),
-		"topic pos/# out 1",
-		"cleansession false",
-		"clientid bridge-" + pharmacy + "-" + till,
-		"notifications false",
-		"restart_timeout 1 2", // mosquitto's default is 5 to 30 s
-	}
-}
-
 // newBridgeRig starts the vendor POS's world; the bridge goes through
 // link, a relay the test can cut.
 func newBridgeRig(t *testing.T) *bridgeRig {
@@ -107,12 +91,16 @@ func newBridgeRig(t *testing.T) *bridgeRig {
 	b := &bridgeRig{confirmed: map[string]bool{}, seen: map[string]int{}}
 	b.upstream = brokertest.Start(t)
 	b.link = brokertest.NewProxy(t, b.upstream.Addr())
-	b.local = brokertest.Start(t, brokertest.WithPersistence(), brokertest.WithConfig(bridgeConfig(b.link)...))
+	// brokertest's bridge: persistence saved only on a clean exit
+	// (autosave_interval 0), which a SIGKILL skips, standing in for
+	// mosquitto's default of saving every 1800 s, which a kill between two
+	// saves skips as well; reconnecting after 1–2 s (the default is 5–30 s).
+	b.local = brokertest.StartBridge(t, b.upstream, brokertest.Through(b.link), brokertest.WithBridgeConfig("restart_timeout 1 2")).Broker
 	opts := paho.NewClientOptions().AddBroker(b.upstream.URL()).SetClientID("bureau-pos").
 		SetCleanSession(false).SetWriteTimeout(time.Second).SetMaxReconnectInterval(500 * time.Millisecond).
 		SetOnConnectHandler(func(c paho.Client) {
 			// A persistent session keeps the subscription; subscribing again is harmless.
-			c.Subscribe("pos/#", 1, b.arrived)
+			c.Subscribe(posTopic, 1, b.arrived)
 		})
 	sub := paho.NewClient(opts)
 	if tok := sub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -229,33 +217,24 @@ func (b *bridgeRig) row(fault string, times int) campaignRow {
 // campaignBridgeKillBroker SIGKILLs the local mosquitto at random moments
 // under sales and starts it again on its port and persistence directory.
 func campaignBridgeKillBroker(t *testing.T, rng *rand.Rand) campaignRow {
-	b := newBridgeRig(t)
-	pos := b.startPOS(t)
-	const kills = 30
-	for i := range kills {
-		pause(rng, 50, 950)
-		b.local.Kill()
-		b.local.Restart()
-		if i%10 == 9 {
-			n, seen := b.count()
-			t.Logf("kill %d: %d confirmed, %d at the bureau so far", i, n, seen)
-		}
-	}
-	pause(rng, 300, 1000)
-	pos.kill()
-	b.settle(t)
-	return b.row("local mosquitto SIGKILLed during sales", kills)
+	return bridgeKillBroker(t, rng, false)
 }
 
 // campaignBridgeKillBrokerLinkDown is campaignTillKillLinkDown's
 // campaign against the bridge: the local mosquitto SIGKILLed with the link
 // to the bureau cut in a random half of the rounds.
 func campaignBridgeKillBrokerLinkDown(t *testing.T, rng *rand.Rand) campaignRow {
+	return bridgeKillBroker(t, rng, true)
+}
+
+func bridgeKillBroker(t *testing.T, rng *rand.Rand, cutLink bool) campaignRow {
 	b := newBridgeRig(t)
 	pos := b.startPOS(t)
 	const kills = 30
 	for i := range kills {
-		b.link.Cut(rng.IntN(2) == 0)
+		if cutLink {
+			b.link.Cut(rng.IntN(2) == 0)
+		}
 		pause(rng, 50, 950)
 		b.local.Kill()
 		b.local.Restart()
@@ -264,11 +243,15 @@ func campaignBridgeKillBrokerLinkDown(t *testing.T, rng *rand.Rand) campaignRow 
 			t.Logf("kill %d: %d confirmed, %d at the bureau so far", i, n, seen)
 		}
 	}
-	b.link.Cut(false)
+	fault := "local mosquitto SIGKILLed during sales"
+	if cutLink {
+		b.link.Cut(false)
+		fault += linkDown
+	}
 	pause(rng, 300, 1000)
 	pos.kill()
 	b.settle(t)
-	return b.row("local mosquitto SIGKILLed during sales"+linkDown, kills)
+	return b.row(fault, kills)
 }
 
 // campaignBridgeKillPOS SIGKILLs the vendor POS at random moments under

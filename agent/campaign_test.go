@@ -101,106 +101,103 @@ const linkDown = ", bureau link cut in ½ the rounds"
 // campaignBrokerDown stops the bureau's broker under continuous sales and
 // starts it again, alternately with SIGTERM and SIGKILL.
 func campaignBrokerDown(t *testing.T, rng *rand.Rand) campaignRow {
+	return underSales(t, func(r *rig, _ childConfig, _ *child, sold *sales) (string, int) {
+		const cycles = 6
+		for i := range cycles {
+			pause(rng, 300, 1200) // selling with the broker up
+			if i%2 == 0 {
+				r.broker.Stop()
+			} else {
+				r.broker.Kill()
+			}
+			pause(rng, 500, 2500) // selling with the broker down
+			r.broker.Restart()
+			t.Logf("broker cycle %d: %d confirmed so far", i, sold.count())
+		}
+		pause(rng, 300, 1200)
+		return "bureau broker stopped or killed, restarted, under sales", cycles
+	})
+}
+
+// underSales runs a child till on a new rig, selling without pause while
+// fault makes its faults, then stops both and returns the row for the
+// fault and the times fault says it made it.
+func underSales(t *testing.T, fault func(r *rig, cc childConfig, c *child, sold *sales) (name string, times int)) campaignRow {
 	r := newRig(t)
 	cc := r.childConfig()
 	c := spawn(t, cc)
-	api := c.waitReady(t)
 	sold := newSales()
-	stop := sold.sell(api, r.devs, session.PayCash)
-	const cycles = 6
-	for i := range cycles {
-		pause(rng, 300, 1200) // selling with the broker up
-		if i%2 == 0 {
-			r.broker.Stop()
-		} else {
-			r.broker.Kill()
-		}
-		pause(rng, 500, 2500) // selling with the broker down
-		r.broker.Restart()
-		t.Logf("broker cycle %d: %d confirmed so far", i, sold.count())
-	}
-	pause(rng, 300, 1200)
+	stop := sold.sell(c.waitReady(t), r.devs, session.PayCash)
+	name, times := fault(r, cc, c, sold)
 	stop()
 	c.stop(t)
-	return tillRow(t, r, cc, sold, "bureau broker stopped or killed, restarted, under sales", cycles)
+	return tillRow(t, r, cc, sold, name, times)
 }
 
 // campaignUnplug unplugs the card reader, the scanner or both under
 // continuous sales and plugs them back on new ptys.
 func campaignUnplug(t *testing.T, rng *rand.Rand) campaignRow {
-	r := newRig(t)
-	cc := r.childConfig()
-	c := spawn(t, cc)
-	api := c.waitReady(t)
-	sold := newSales()
-	stop := sold.sell(api, r.devs, session.PayCash)
-	const cycles = 20
-	for range cycles {
-		pause(rng, 100, 800)
-		devs := [][]string{{sim.DevCard}, {sim.DevScanner}, {sim.DevCard, sim.DevScanner}}[rng.IntN(3)]
-		for _, d := range devs {
-			if err := r.devs.Unplug(d); err != nil {
-				t.Fatal(err)
+	return underSales(t, func(r *rig, _ childConfig, _ *child, sold *sales) (string, int) {
+		const cycles = 20
+		for range cycles {
+			pause(rng, 100, 800)
+			devs := [][]string{{sim.DevCard}, {sim.DevScanner}, {sim.DevCard, sim.DevScanner}}[rng.IntN(3)]
+			for _, d := range devs {
+				if err := r.devs.Unplug(d); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pause(rng, 100, 700)
+			for _, d := range devs {
+				if err := r.devs.Replug(d); err != nil {
+					t.Fatal(err)
+				}
 			}
 		}
-		pause(rng, 100, 700)
-		for _, d := range devs {
-			if err := r.devs.Replug(d); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	pause(rng, 300, 1000)
-	stop()
-	t.Logf("unplugged %d times: %d confirmed", cycles, sold.count())
-	c.stop(t)
-	return tillRow(t, r, cc, sold, "card reader / scanner unplugged, replugged, under sales", cycles)
+		pause(rng, 300, 1000)
+		t.Logf("unplugged %d times: %d confirmed", cycles, sold.count())
+		return "card reader / scanner unplugged, replugged, under sales", cycles
+	})
 }
 
 // campaignDiskFull fills the disk under continuous sales by lowering the
 // running till's RLIMIT_FSIZE to what its ledger already holds, waits for
 // sales to be refused, and gives the space back without a restart.
 func campaignDiskFull(t *testing.T, rng *rand.Rand) campaignRow {
-	r := newRig(t)
-	cc := r.childConfig()
-	c := spawn(t, cc)
-	api := c.waitReady(t)
-	pid := c.cmd.Process.Pid
-	ledgerFile := filepath.Join(cc.DataDir, "ledger.db")
-	sold := newSales()
-	stop := sold.sell(api, r.devs, session.PayCash)
-	const cycles = 4
-	for i := range cycles {
-		pause(rng, 300, 1000) // selling with room
-		refused := sold.refusals()
-		// The disk is full at what the file holds now; lower still if the
-		// ledger keeps finding room in pages it already has.
-		limit := allocated(t, ledgerFile)
-		setFileLimit(t, pid, limit)
-		lowered := time.Now()
-		eventually(t, 60*time.Second, "sales refused on the full disk", func() bool {
-			if sold.refusals() > refused {
-				return true
-			}
-			if time.Since(lowered) > time.Second && limit > 64<<10 {
-				limit -= 4 << 10
-				setFileLimit(t, pid, limit)
-				lowered = time.Now()
-			}
-			return false
-		})
-		pause(rng, 200, 800) // refused a while
-		confirmed := sold.count()
-		setFileLimit(t, pid, unix.RLIM_INFINITY)
-		eventually(t, 60*time.Second, "sales confirmed again with space back", func() bool {
-			return sold.count() >= confirmed+5
-		})
-		t.Logf("disk full cycle %d: %d confirmed, %d refused so far", i, sold.count(), sold.refusals())
-	}
-	stop()
-	c.stop(t)
-	fault := fmt.Sprintf("disk full (RLIMIT_FSIZE) under sales, space back live; %d refused (503)", sold.refusals())
-	return tillRow(t, r, cc, sold, fault, cycles)
+	return underSales(t, func(_ *rig, cc childConfig, c *child, sold *sales) (string, int) {
+		pid := c.cmd.Process.Pid
+		ledgerFile := filepath.Join(cc.DataDir, "ledger.db")
+		const cycles = 4
+		for i := range cycles {
+			pause(rng, 300, 1000) // selling with room
+			refused := sold.refusals()
+			// The disk is full at what the file holds now; lower still if
+			// the ledger keeps finding room in pages it already has.
+			limit := allocated(t, ledgerFile)
+			setFileLimit(t, pid, limit)
+			lowered := time.Now()
+			eventually(t, 60*time.Second, "sales refused on the full disk", func() bool {
+				if sold.refusals() > refused {
+					return true
+				}
+				if time.Since(lowered) > time.Second && limit > 64<<10 {
+					limit -= 4 << 10
+					setFileLimit(t, pid, limit)
+					lowered = time.Now()
+				}
+				return false
+			})
+			pause(rng, 200, 800) // refused a while
+			confirmed := sold.count()
+			setFileLimit(t, pid, unix.RLIM_INFINITY)
+			eventually(t, 60*time.Second, "sales confirmed again with space back", func() bool {
+				return sold.count() >= confirmed+5
+			})
+			t.Logf("disk full cycle %d: %d confirmed, %d refused so far", i, sold.count(), sold.refusals())
+		}
+		// With the space back nothing more is refused.
+		return fmt.Sprintf("disk full (RLIMIT_FSIZE) under sales, space back live; %d refused (503)", sold.refusals()), cycles
+	})
 }
 
 // pause sleeps a random time in [lo, hi) milliseconds: the moment a fault

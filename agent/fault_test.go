@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,24 +39,8 @@ func startTill(t *testing.T, r *rig, cfg agent.Config) (api string, stop func())
 	cc := r.childConfig()
 	cfg.DataDir, cfg.CardPort, cfg.ScannerPort, cfg.Catalog = cc.DataDir, cc.CardPort, cc.ScannerPort, cc.Catalog
 	cfg.Baud, cfg.Pharmacy, cfg.Till, cfg.Region, cfg.HTTP = agent.DefaultBaud, pharmacy, till, "330100", "127.0.0.1:0"
-	tl, err := agent.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tl.Run(ctx) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("till Run: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return "http://" + tl.Addr(), stop
+	_, api, stop = runTill(t, cfg)
+	return api, stop
 }
 
 // cardOnSession waits until the till has read the card in the reader.

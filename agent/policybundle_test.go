@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -90,7 +89,7 @@ func TestTill_policyBundleEndToEnd(t *testing.T) {
 		Broker: broker.URL(), TLSCA: pki.CAFile, TLSCert: certFile, TLSKey: keyFile,
 		BureauKey: keys.PublicBase64(bureauPub),
 	}
-	tl, stop := runPolicyTill(t, cfg)
+	tl, _, stop := runTill(t, cfg)
 	version := func(tl *agent.Till) string { return tl.Status().Policy.Version }
 	waitUntil(t, "bundle v2 in force", func() bool { return version(tl) == "bundle-330100-v2" })
 	if got := scannedName(t, tl); got != "二甲双胍v2" {
@@ -123,7 +122,7 @@ func TestTill_policyBundleEndToEnd(t *testing.T) {
 
 	// Offline restart: the saved bundle is in force before any broker.
 	cfg.Broker = ""
-	tl, stop = runPolicyTill(t, cfg)
+	tl, _, stop = runTill(t, cfg)
 	defer stop()
 	if v := version(tl); v != "bundle-330100-v2" {
 		t.Fatalf("after restart policy %s, want the saved v2", v)
@@ -156,7 +155,7 @@ func TestTill_savedBundleOfAnotherBureauRefused(t *testing.T) {
 	if err := bundle.Save(dir, p); err != nil {
 		t.Fatal(err)
 	}
-	tl, stop := runPolicyTill(t, agent.Config{DataDir: dir, Baud: agent.DefaultBaud, Pharmacy: pharmacy, Till: till, Region: "330100", BureauKey: keys.PublicBase64(enrolled)})
+	tl, _, stop := runTill(t, agent.Config{DataDir: dir, Baud: agent.DefaultBaud, Pharmacy: pharmacy, Till: till, Region: "330100", BureauKey: keys.PublicBase64(enrolled)})
 	defer stop()
 	if v := tl.Status().Policy.Version; strings.HasPrefix(v, "bundle-") {
 		t.Fatalf("policy %s in force from a bundle of another bureau", v)
@@ -164,22 +163,6 @@ func TestTill_savedBundleOfAnotherBureauRefused(t *testing.T) {
 	if !policyAlarm(tl, "policy", "signature") {
 		t.Fatalf("no policy alarm: %+v", tl.Status().Alarms)
 	}
-}
-
-func runPolicyTill(t *testing.T, cfg agent.Config) (*agent.Till, func()) {
-	t.Helper()
-	tl, err := agent.Open(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); tl.Run(ctx) }()
-	var once sync.Once
-	stop := func() { once.Do(func() { cancel(); wg.Wait() }) }
-	t.Cleanup(stop)
-	return tl, stop
 }
 
 // scannedName scans metformin, reads the line's name and voids.

@@ -2,7 +2,6 @@ package agent_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -16,41 +15,6 @@ import (
 	"github.com/tillguard/tillguard/agent/session"
 	"github.com/tillguard/tillguard/agent/web"
 )
-
-// runTill opens and runs a till on cfg until the returned stop is called
-// (or the test ends).
-func runTill(t *testing.T, cfg agent.Config) (tl *agent.Till, api string, stop func()) {
-	t.Helper()
-	tl, err := agent.Open(cfg)
-	if err != nil {
-		t.Fatalf("open: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tl.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("till Run: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	api = "http://" + tl.Addr()
-	waitUntil(t, "the till serving", func() bool {
-		resp, err := http.Get(api + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return tl, api, stop
-}
 
 func get(t *testing.T, url string) response {
 	t.Helper()

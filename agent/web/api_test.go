@@ -3,13 +3,10 @@ package web
 import (
 	"bufio"
 	"context"
-	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -57,16 +54,7 @@ type fullServer struct {
 
 func newFullServer(t *testing.T, auth *Auth) *fullServer {
 	t.Helper()
-	cat, err := policy.LoadCatalog(strings.NewReader(rulesCatalogCSV))
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed := sha256.Sum256([]byte("web"))
-	led, err := ledger.Open(filepath.Join(t.TempDir(), "ledger.db"), ed25519.NewKeyFromSeed(seed[:]), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { led.Close() })
+	cat, led := counter(t)
 	ch := &changes{subs: map[chan struct{}]bool{}}
 	m := NewMetrics()
 	s := session.New(session.Config{

@@ -152,8 +152,9 @@ const (
 	shampoo     = "6903148091050"
 )
 
-// newCounterServer serves a session over a real ledger with its index.
-func newCounterServer(t *testing.T) (*httptest.Server, *session.Session, *ledger.Ledger) {
+// counter is the catalogue of rulesCatalogCSV and a real ledger, closed
+// when the test ends.
+func counter(t *testing.T) (*policy.Catalog, *ledger.Ledger) {
 	t.Helper()
 	cat, err := policy.LoadCatalog(strings.NewReader(rulesCatalogCSV))
 	if err != nil {
@@ -165,6 +166,13 @@ func newCounterServer(t *testing.T) (*httptest.Server, *session.Session, *ledger
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { led.Close() })
+	return cat, led
+}
+
+// newCounterServer serves a session over a real ledger with its index.
+func newCounterServer(t *testing.T) (*httptest.Server, *session.Session, *ledger.Ledger) {
+	t.Helper()
+	cat, led := counter(t)
 	s := session.New(session.Config{Pharmacy: "P1", Till: "T1", Catalog: cat, Limits: policy.DefaultLimits(), Ledger: led, Index: led})
 	srv := httptest.NewServer(New(Deps{Session: s, Status: func() Status { return Status{} }, Records: led}))
 	t.Cleanup(srv.Close)

@@ -20,7 +20,7 @@ const BridgeTopic = "tillguard/v1/#"
 // Bridge is the alternative to tillguard that a shop would deploy: a
 // mosquitto on the till with persistence on, bridged to the bureau's broker
 // (connection, topic tillguard/v1/# out 1, cleansession false). A publisher
-// on the till talks to it (URL, Addr); it forwards to Upstream.
+// on the till talks to it (URL, Addr); it forwards to the upstream broker.
 //
 // The embedded *Broker is the local broker: Stop (SIGTERM, which saves
 // the persistence file), Kill (SIGKILL, as a crash or power cut), Restart
@@ -36,16 +36,8 @@ type Bridge struct {
 type BridgeOption func(*bridgeConfig)
 
 type bridgeConfig struct {
-	local []Option
 	lines []string
-}
-
-// WithLocal passes options to the local broker, e.g.
-// WithLocal(WithConfig("autosave_on_changes true")). By default it is
-// started WithPersistence: saved to disk on Stop only, as mosquitto's
-// default 30-minute autosave would do in a short test.
-func WithLocal(opts ...Option) BridgeOption {
-	return func(c *bridgeConfig) { c.local = append(c.local, opts...) }
+	via   *Proxy
 }
 
 // WithBridgeConfig appends lines to the bridge's connection section, e.g.
@@ -53,6 +45,12 @@ func WithLocal(opts ...Option) BridgeOption {
 // 5–30 s once the upstream has gone away).
 func WithBridgeConfig(lines ...string) BridgeOption {
 	return func(c *bridgeConfig) { c.lines = append(c.lines, lines...) }
+}
+
+// Through has the bridge reach its upstream through p, a relay in front
+// of it that the test can cut (a lost link).
+func Through(p *Proxy) BridgeOption {
+	return func(c *bridgeConfig) { c.via = p }
 }
 
 // StartBridge starts a local mosquitto bridged to upstream (a plain TCP
@@ -70,11 +68,15 @@ func StartBridge(t testing.TB, upstream *Broker, opts ...BridgeOption) *Bridge {
 	var id [4]byte
 	_, _ = rand.Read(id[:])
 	name := "tillbridge-" + hex.EncodeToString(id[:])
+	addr := upstream.Addr()
+	if c.via != nil {
+		addr = c.via.Addr()
+	}
 	// The connection section comes last: mosquitto reads every bridge
 	// option after "connection" as this bridge's.
 	section := append([]string{
 		"connection " + name,
-		"address " + upstream.Addr(),
+		"address " + addr,
 		"remote_clientid " + name,
 		"topic " + BridgeTopic + " out 1",
 		"cleansession false",
@@ -83,23 +85,17 @@ func StartBridge(t testing.TB, upstream *Broker, opts ...BridgeOption) *Bridge {
 		// how Connected tells.
 		"notifications true",
 	}, c.lines...)
-	local := append([]Option{WithPersistence()}, c.local...)
-	local = append(local, WithConfig(section...))
-	b := &Bridge{Broker: Start(t, local...), upstream: upstream, name: name}
+	// Persistence saved on a clean exit only (autosave_interval 0), as
+	// mosquitto's default 30-minute autosave would do in a short test.
+	b := &Bridge{Broker: Start(t, WithPersistence(), WithConfig(section...)), upstream: upstream, name: name}
 	if err := b.WaitConnected(startTimeout); err != nil {
 		t.Fatalf("brokertest: %v\nlocal log:\n%s", err, b.Log())
 	}
 	return b
 }
 
-// Upstream is the broker the bridge forwards to.
-func (b *Bridge) Upstream() *Broker { return b.upstream }
-
 // PersistenceDir holds the local broker's mosquitto.db.
 func (b *Bridge) PersistenceDir() string { return b.dir }
-
-// ClientID is the bridge's client id at the upstream broker.
-func (b *Bridge) ClientID() string { return b.name }
 
 // StateTopic is where the bridge publishes, retained, "1" when connected
 // upstream and "0" when not.

@@ -36,10 +36,11 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	return p
 }
 
+// Addr is the proxy's host:port.
+func (p *Proxy) Addr() string { return "127.0.0.1:" + strconv.Itoa(p.l.Addr().(*net.TCPAddr).Port) }
+
 // URL is the proxy's address for an MQTT client.
-func (p *Proxy) URL() string {
-	return "tcp://127.0.0.1:" + strconv.Itoa(p.l.Addr().(*net.TCPAddr).Port)
-}
+func (p *Proxy) URL() string { return "tcp://" + p.Addr() }
 
 // Cut drops every relayed connection. If down is true, new connections are
 // refused until Cut(false) is called.
