@@ -2,9 +2,12 @@
 // it publishes each record as a signed envelope on the till's tx topic, in
 // seq order and within a window, and clears the outbox only when the
 // bureau's ack covers a record. A PUBACK proves nothing, so nothing is
-// cleared on one; after a reconnect, or when acks stop coming, it sends
-// again from the first unacknowledged seq and lets the bureau drop
-// duplicates.
+// cleared on one; after a reconnect it sends again from the first
+// unacknowledged seq and lets the bureau drop duplicates. When acks stop
+// coming it sends only that first record again, once per ack timeout
+// with a growing backoff, so a bureau that is down does not have a
+// window of duplicates queued for it each time; the window opens again
+// with the bureau's next ack.
 //
 // It also keeps the till's retained status topic: online while connected,
 // offline as the MQTT will and on a clean shutdown, and, given a region and
