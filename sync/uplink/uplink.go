@@ -49,7 +49,7 @@ const (
 // Opts tune an Uplink. A nil *Opts means defaults.
 type Opts struct {
 	Window     int           // records in flight (sent, not acked); default DefaultWindow
-	AckTimeout time.Duration // no ack progress this long while records are out → send again from acked+1; default 5 s
+	AckTimeout time.Duration // no ack progress this long while records are out → send acked+1 again, alone until the bureau acks; default 5 s
 	Log        *slog.Logger
 	Now        func() time.Time // timestamps in State and status messages
 
@@ -259,11 +259,11 @@ func (u *Uplink) loop(ctx context.Context, c publisher) {
 		deadline   time.Time // resend from acked+1 if no ack progress by then (real time)
 		lastResend time.Time
 		backoff    = 1 // multiplier of AckTimeout while the bureau stays silent
+		timer      = time.NewTimer(time.Hour)
 		// probing: the bureau went silent, so only the first record it
 		// lacks is sent again, not a window of duplicates for the broker
 		// to queue; the window opens when the bureau acks.
 		probing bool
-		timer      = time.NewTimer(time.Hour)
 	)
 	defer timer.Stop()
 
