@@ -1,12 +1,10 @@
 package agent_test
 
 import (
-	"context"
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,7 +37,8 @@ func startDeviceTill(t *testing.T, simOpts *sim.Opts) *deviceTill {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl, err := agent.Open(agent.Config{
+	t.Cleanup(func() { devs.Close() }) // also when runTill fails
+	_, api, stopTill := runTill(t, agent.Config{
 		DataDir:     filepath.Join(dir, "till"),
 		CardPort:    devs.CardPath(),
 		ScannerPort: devs.ScannerPath(),
@@ -50,31 +49,12 @@ func startDeviceTill(t *testing.T, simOpts *sim.Opts) *deviceTill {
 		Catalog:     "../testdata/catalog.csv",
 		HTTP:        "127.0.0.1:0",
 	})
-	if err != nil {
-		devs.Close()
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- tl.Run(ctx) }()
-	var once sync.Once
 	stop := func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("till Run = %v", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Error("till did not stop")
-			}
-			devs.Close()
-			http.DefaultClient.CloseIdleConnections()
-		})
+		stopTill()
+		devs.Close()
+		http.DefaultClient.CloseIdleConnections()
 	}
-	t.Cleanup(stop)
-	return &deviceTill{sim: devs, api: "http://" + tl.Addr(), stop: stop}
+	return &deviceTill{sim: devs, api: api, stop: stop}
 }
 
 func (d *deviceTill) devices(t *testing.T) map[string]web.DeviceState {

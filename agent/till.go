@@ -31,22 +31,21 @@ import (
 
 // Till is the daemon of one till: open, then Run until the context ends.
 type Till struct {
-	cfg         Config
-	log         *slog.Logger
-	ledger      tillLedger         // a *ledger.Ledger, or the quarantinedLedger below
-	quarantined *quarantinedLedger // non-nil while the ledger is quarantined (quarantine.go)
-	session     *session.Session
-	uplink      *uplink.Uplink
-	devices     *devices
-	alarms      *alarms
-	policyV     string
-	listener    net.Listener
-	changes     *broadcast
-	disk        *diskBudget
-	policy      *policyState // policybundle.go: the bureau's bundles
-	tls         *tls.Config  // to the broker; nil = plain TCP
-	metrics     *web.Metrics // decisions per rule and their latency, for /metrics
-	auth        *web.Auth    // the owner's password; nil = loopback only
+	cfg      Config
+	log      *slog.Logger
+	ledger   tillLedger // a *ledger.Ledger, or a *quarantinedLedger (quarantine.go)
+	session  *session.Session
+	uplink   *uplink.Uplink
+	devices  *devices
+	alarms   *alarms
+	policyV  string
+	listener net.Listener
+	changes  *broadcast
+	disk     *diskBudget
+	policy   *policyState // policybundle.go: the bureau's bundles
+	tls      *tls.Config  // to the broker; nil = plain TCP
+	metrics  *web.Metrics // decisions per rule and their latency, for /metrics
+	auth     *web.Auth    // the owner's password; nil = loopback only
 }
 
 // Open prepares a till: it loads the key, opens and checks the ledger,
@@ -124,7 +123,6 @@ func Open(cfg Config) (*Till, error) {
 		app = &watchedLedger{Ledger: l, alarms: t.alarms, disk: t.disk}
 	case *quarantinedLedger:
 		// Every write is refused until an operator acts.
-		t.quarantined = l
 		t.alarms.raise("ledger", l.detail)
 	}
 	t.session = session.New(session.Config{
@@ -219,6 +217,13 @@ func (t *Till) Ledger() *ledger.Ledger {
 	return l
 }
 
+// quarantine returns the quarantined ledger, or nil when the ledger is on
+// disk and in use.
+func (t *Till) quarantine() *quarantinedLedger {
+	q, _ := t.ledger.(*quarantinedLedger)
+	return q
+}
+
 // Changes returns a channel that receives after every session change.
 func (t *Till) Changes() (<-chan struct{}, func()) { return t.changes.subscribe() }
 
@@ -257,7 +262,7 @@ func (t *Till) Run(ctx context.Context) error {
 			}
 		})
 	}
-	if q := t.quarantined; q != nil {
+	if q := t.quarantine(); q != nil {
 		t.log.Error("agent: running degraded, sales suspended: "+q.detail, "quarantined", q.path)
 	}
 	t.log.Info("agent: running", "pharmacy", t.cfg.Pharmacy, "till", t.cfg.Till, "http", t.Addr(), "head_seq", t.ledger.Head())
@@ -304,8 +309,8 @@ func (t *Till) Status() web.Status {
 		Devices:  t.devices.states(),
 		Policy:   web.Policy{Region: t.cfg.Region, Version: t.policy.shownVersion()},
 	}
-	if t.quarantined != nil {
-		st.Quarantined = t.quarantined.path
+	if q := t.quarantine(); q != nil {
+		st.Quarantined = q.path
 	}
 	t.disk.check() // fresh on every look: statfs is cheap
 	st.Alarms = t.alarms.list()
