@@ -8,7 +8,8 @@ import "unicode/utf8"
 // no whitespace and no null. It reports false for anything else, leaving
 // r untouched, and Open falls back to json.Unmarshal: a bureau decodes
 // every record a till sends, and this is about two and a half times as
-// fast, with a quarter of the allocations (BenchmarkOpen). FuzzDecodeRecord holds it to json.Unmarshal's result.
+// fast, with a quarter of the allocations (BenchmarkOpen).
+// FuzzDecodeRecord holds it to json.Unmarshal's result.
 func decodeRecord(rec []byte, r *Record) bool {
 	p := parser{b: rec, s: string(rec)}
 	var out Record
