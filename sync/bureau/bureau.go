@@ -233,16 +233,22 @@ func (b *Bureau) Run(ctx context.Context, mo mqttclient.Options) error {
 	// keep their order, and only the store reads the archive or b.contig,
 	// so the rules are those of one batch at a time.
 	//
-	// Both run before the subscription is made: a persistent session's
-	// backlog arrives before the SUBACK, and with nobody draining it the
-	// handler would block paho's reader, which then never sees the SUBACK.
+	// Both run before the subscription is made: a session's backlog
+	// (one left at QoS 1, say) arrives before the SUBACK, and with nobody
+	// draining it the handler would block paho's reader, which then never
+	// sees the SUBACK.
 	admitted := make(chan []candidate, admitAhead)
 	var wg sync.WaitGroup
 	defer wg.Wait() // both end with ctx
 	wg.Go(func() { b.admitter(ctx, in, admitted) })
 	wg.Go(func() { b.store(ctx, c, admitted) })
 
-	err = c.Subscribe(b.Filter(), 1, handler)
+	// QoS 0: the bureau's ack, not a PUBACK, is what clears a till's
+	// outbox, and a till sends again whatever it has not been acked for
+	// (uplink's ack timeout, a repeated ack). A PUBACK per record would
+	// cost the broker a packet and a queue entry each, and make it hold,
+	// for a bureau that is away, what the tills will send again anyway.
+	err = c.Subscribe(b.Filter(), 0, handler)
 	if err != nil {
 		b.log.Error("bureau: subscribe", "filter", b.Filter(), "err", err) // renewed on reconnect
 	}

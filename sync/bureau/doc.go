@@ -12,7 +12,12 @@
 //
 // A PUBACK proves nothing to a till, so the bureau's ack is the only thing
 // that clears a till's outbox: the bureau never acks before PutBatch has
-// returned.
+// returned. For the same reason the bureau subscribes at QoS 0: the tills
+// publish at QoS 1 and keep every record until the bureau acks it, so a
+// record the broker drops on its way to the bureau (the bureau was away,
+// or reconnecting) is sent again by its till, after the till's ack timeout
+// or on a repeated ack. The broker queues nothing for an absent bureau,
+// and is spared a PUBACK per record (make bench: about 15 % faster).
 //
 // What no single till can see is checked across tills from the archive's
 // cross-till index (cross.go): a traceability code sold again at another

@@ -270,9 +270,9 @@ func TestEndToEnd_bureauRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ar2.Close() })
-	// Small batches: the backlog queued in the bureau's session (100)
-	// outgrows what the bureau buffers, and must still flow in before
-	// the SUBACK without blocking it.
+	// The broker queued nothing for the bureau while it was away (it
+	// subscribes at QoS 0): the 100 records appended meanwhile come from
+	// the till, sent again after its ack timeout, in small batches here.
 	b2 := bureau.New(ar2, &bureau.Opts{Enrolled: enrolled, Batch: 4})
 	startBureau(t, b2, br.URL(), "bureau")
 	until(t, waitLong, "outbox drained after the bureau came back", drained(t, tl))

@@ -15,7 +15,7 @@ import (
 )
 
 // benchWindow matches the uplink's default window (uplink.DefaultWindow).
-const benchWindow = 1024
+const benchWindow = 4096
 
 // payloads builds n tx envelopes shaped like the ledger's sale records
 // (the same record as sync/bureau's BenchmarkDrain), signed and chained.
