@@ -5,12 +5,15 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tillguard/tillguard/drivers/serialport"
 	"github.com/tillguard/tillguard/drivers/serialtest"
@@ -48,6 +51,12 @@ func startRig(t *testing.T, simOpts *sim.Opts, wrap func(serialport.Port) io.Rea
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
+	return startRigOn(t, s, wrap)
+}
+
+// startRigOn runs a Dev against s, which the caller has started.
+func startRigOn(t *testing.T, s *sim.Sim, wrap func(serialport.Port) io.ReadWriter) *rig {
+	t.Helper()
 	p, err := serialport.Open(serialport.Config{Path: s.CardPath()})
 	if err != nil {
 		t.Fatal(err)
@@ -119,6 +128,50 @@ func TestDev_simReadsDemoCards(t *testing.T) {
 				t.Errorf("Version = %q, %v", v, err)
 			}
 		})
+	}
+}
+
+// TestDev_simReplyLeftByDeadHost: a till killed between a command and
+// its reply leaves the reply unread on the line (here in the pty, which
+// the simulator holds open). The next till's driver must not take it for
+// the answer to its own first command: every reply after it would be one
+// behind, and the card would fail to read until it is taken out.
+func TestDev_simReplyLeftByDeadHost(t *testing.T) {
+	s, err := sim.Start(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	h := sim.DemoHolders()[0]
+	s.Insert(h)
+
+	dead, err := os.OpenFile(s.CardPath(), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dead.Write(AppendFrame(nil, []byte{cmdPresence >> 8, cmdPresence & 0xFF})); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := dead.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued := func() (n int) {
+		rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.TIOCINQ) })
+		return n
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for queued() == 0 { // the reply is on the line, unread
+		if time.Now().After(deadline) {
+			t.Fatal("the simulator did not answer")
+		}
+		time.Sleep(time.Millisecond) // polling interval
+	}
+	dead.Close()
+
+	r := startRigOn(t, s, nil)
+	if e := nextEvent(t, r.events); e.Kind != CardRead || e.Card != cardOf(h) {
+		t.Fatalf("after a dead host's reply: %v %v %+v", e.Kind, e.Err, e.Card)
 	}
 }
 

@@ -1,7 +1,8 @@
 // Package serialport opens the till's serial devices and keeps them open
 // across unplugs. It is the only package in tillguard that imports
 // go.bug.st/serial; drivers see a Port, an io.ReadWriteCloser whose Read
-// returns (0, nil) when no data came within the read timeout.
+// returns (0, nil) when no data came within the read timeout, and none of
+// what the device sent before the port was opened.
 //
 // Ports are named by path, by /dev/serial/by-id link, or by USB adapter:
 // usb:VID:PID or usb:VID:PID:SERIAL (ParseSpec), looked up with

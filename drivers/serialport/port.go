@@ -42,7 +42,7 @@ func (c Config) withDefaults() Config {
 }
 
 // Open resolves cfg.Path (see Resolve) and opens the port at cfg.Baud,
-// 8N1, with a bounded read timeout.
+// 8N1, with a bounded read timeout and its input buffer emptied.
 func Open(cfg Config) (Port, error) {
 	cfg = cfg.withDefaults()
 	dev, err := Resolve(cfg.Path, cfg.List)
@@ -65,6 +65,14 @@ func Open(cfg Config) (Port, error) {
 	if err := sp.SetReadTimeout(cfg.ReadTimeout); err != nil {
 		sp.Close()
 		return nil, fmt.Errorf("serialport: set read timeout on %s: %w", name, err)
+	}
+	// Whatever waits in the input buffer was meant for an earlier owner of
+	// the port: a card reader's reply to a till killed mid-command would
+	// otherwise answer this one's first command, and every reply after it
+	// would be one behind.
+	if err := sp.ResetInputBuffer(); err != nil {
+		sp.Close()
+		return nil, fmt.Errorf("serialport: flush input of %s: %w", name, err)
 	}
 	return &port{sp: sp, path: name}, nil
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestOpen_roundTrip(t *testing.T) {
@@ -54,6 +56,50 @@ func TestOpen_readTimeoutReturnsNoData(t *testing.T) {
 	if n != 0 || err != nil {
 		t.Errorf("Read = %d, %v; want 0, nil", n, err)
 	}
+}
+
+// TestOpen_dropsWhatWaitedBeforeOpen: bytes the device sent to an earlier
+// owner of the port (a reply to a till killed mid-command) are not read
+// by the next one.
+func TestOpen_dropsWhatWaitedBeforeOpen(t *testing.T) {
+	dev := newFakeDevice(t)
+	stale := []byte("stale reply\n")
+	if _, err := dev.master.Write(stale); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for queued(t, dev.slave) < len(stale) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes queued, want %d", queued(t, dev.slave), len(stale))
+		}
+		time.Sleep(time.Millisecond) // polling interval
+	}
+	p, err := Open(Config{Path: dev.path()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := dev.master.Write([]byte("fresh")); err != nil {
+		t.Fatal(err)
+	}
+	if got := readN(t, p, 5); string(got) != "fresh" {
+		t.Errorf("port read %q, want %q", got, "fresh")
+	}
+}
+
+// queued is how many bytes wait to be read from f, a terminal.
+func queued(t *testing.T, f *os.File) int {
+	t.Helper()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	var ierr error
+	if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil || ierr != nil {
+		t.Fatalf("TIOCINQ: %v %v", err, ierr)
+	}
+	return n
 }
 
 func TestOpen_missingPath(t *testing.T) {
@@ -205,6 +251,7 @@ func TestKeep_deliversData(t *testing.T) {
 	defer cancel()
 	got := make(chan []byte, 1)
 	done := make(chan struct{})
+	log := newStateLog()
 	go func() {
 		defer close(done)
 		Keep(ctx, Config{Path: dev.path()}, func(ctx context.Context, p Port) error {
@@ -212,8 +259,12 @@ func TestKeep_deliversData(t *testing.T) {
 			got <- b
 			<-ctx.Done()
 			return nil
-		}, nil)
+		}, log.on)
 	}()
+	// Once connected: what the device sent before the open is flushed.
+	if s, err := log.waitFor(t, 1); s != StateConnected {
+		t.Fatalf("first state %s (%v)", s, err)
+	}
 	if _, err := dev.master.Write([]byte("abc")); err != nil {
 		t.Fatal(err)
 	}
