@@ -281,6 +281,21 @@ var lastRefusal atomic.Value
 // when the API confirmed the sale, the status code otherwise, and an error
 // when the till could not be reached.
 func sell(ctx context.Context, api string, devs *sim.Sim, code, payment string) (session.Receipt, int, error) {
+	// A scan sent before the till has its scanner port open is flushed
+	// at the open, as it would be on hardware: wait for "connected".
+	for deadline := time.Now().Add(3 * time.Second); ; {
+		var st web.Status
+		if err := getErr(ctx, api+"/api/status", &st); err != nil {
+			return session.Receipt{}, 0, err
+		}
+		if st.Devices["scanner"].State == "connected" {
+			break
+		}
+		if time.Now().After(deadline) {
+			return session.Receipt{}, 0, errNoLine
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval
+	}
 	var v session.View
 	for deadline := time.Now().Add(3 * time.Second); len(v.Lines) == 0; {
 		if err := devs.Scan("]E0" + code); err != nil {
