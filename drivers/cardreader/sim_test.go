@@ -152,21 +152,8 @@ func TestDev_simReplyLeftByDeadHost(t *testing.T) {
 	if _, err := dead.Write(AppendFrame(nil, []byte{cmdPresence >> 8, cmdPresence & 0xFF})); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := dead.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	queued := func() (n int) {
-		rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.TIOCINQ) })
-		return n
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for queued() == 0 { // the reply is on the line, unread
-		if time.Now().After(deadline) {
-			t.Fatal("the simulator did not answer")
-		}
-		time.Sleep(time.Millisecond) // polling interval
-	}
+	// The whole reply (status and the presence byte) is on the line, unread.
+	serialtest.WaitUnread(t, dead, len(AppendFrame(nil, make([]byte, 3))))
 	dead.Close()
 
 	r := startRigOn(t, s, nil)

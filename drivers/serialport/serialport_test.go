@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/tillguard/tillguard/drivers/serialtest"
 )
 
 func TestOpen_roundTrip(t *testing.T) {
@@ -67,13 +67,7 @@ func TestOpen_dropsWhatWaitedBeforeOpen(t *testing.T) {
 	if _, err := dev.master.Write(stale); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for queued(t, dev.slave) < len(stale) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d bytes queued, want %d", queued(t, dev.slave), len(stale))
-		}
-		time.Sleep(time.Millisecond) // polling interval
-	}
+	serialtest.WaitUnread(t, dev.slave, len(stale))
 	p, err := Open(Config{Path: dev.path()})
 	if err != nil {
 		t.Fatal(err)
@@ -85,21 +79,6 @@ func TestOpen_dropsWhatWaitedBeforeOpen(t *testing.T) {
 	if got := readN(t, p, 5); string(got) != "fresh" {
 		t.Errorf("port read %q, want %q", got, "fresh")
 	}
-}
-
-// queued is how many bytes wait to be read from f, a terminal.
-func queued(t *testing.T, f *os.File) int {
-	t.Helper()
-	rc, err := f.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	var ierr error
-	if err := rc.Control(func(fd uintptr) { n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCINQ) }); err != nil || ierr != nil {
-		t.Fatalf("TIOCINQ: %v %v", err, ierr)
-	}
-	return n
 }
 
 func TestOpen_missingPath(t *testing.T) {

@@ -9,5 +9,6 @@
 // once it is written, one chunk at most per Read, like a serial port that
 // returns what has arrived. Wrap it in OneByte to prove that framing
 // survives fragmented reads. Recorder captures a live conversation (with the
-// simulator, or a real reader) in the same form.
+// simulator, or a real reader) in the same form. WaitUnread waits for bytes
+// left on a real line (a pty) for its next owner.
 package serialtest

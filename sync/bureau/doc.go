@@ -17,7 +17,8 @@
 // record the broker drops on its way to the bureau (the bureau was away,
 // or reconnecting) is sent again by its till, after the till's ack timeout
 // or on a repeated ack. The broker queues nothing for an absent bureau,
-// and is spared a PUBACK per record (make bench: about 15 % faster).
+// and is spared a PUBACK per record (make bench: drain/bridge 1.25 on
+// average over nine runs, against 1.07 at QoS 1).
 //
 // What no single till can see is checked across tills from the archive's
 // cross-till index (cross.go): a traceability code sold again at another
