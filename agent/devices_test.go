@@ -13,6 +13,7 @@ import (
 	"github.com/tillguard/tillguard/agent/session"
 	"github.com/tillguard/tillguard/agent/web"
 	"github.com/tillguard/tillguard/drivers/sim"
+	"github.com/tillguard/tillguard/sync/feed"
 )
 
 // plugBound is the requirement: an unplug or a replug shows in
@@ -120,7 +121,7 @@ func TestTill_devicesUnplugReplug(t *testing.T) {
 	d.sim.Insert(h)
 	waitUntil(t, "the card after the replug", func() bool {
 		v := d.view(t)
-		return v.Card != nil && v.Card.Present && v.Card.No == session.MaskCardNo(h.Number)
+		return v.Card != nil && v.Card.Present && v.Card.No == feed.MaskCardNo(h.Number)
 	})
 	if err := d.sim.Scan("]E0" + metformin); err != nil {
 		t.Fatal(err)
@@ -250,7 +251,7 @@ func TestTill_devicesNoise(t *testing.T) {
 	d.sim.Insert(h)
 	waitUntil(t, "a real card after the noise", func() bool {
 		v := d.view(t)
-		return v.Card != nil && v.Card.No == session.MaskCardNo(h.Number)
+		return v.Card != nil && v.Card.No == feed.MaskCardNo(h.Number)
 	})
 	t.Logf("card %+v; scanner %+v", ds["card"], ds["scanner"])
 }

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/tillguard/tillguard/agent/session"
 	"github.com/tillguard/tillguard/policy"
 	"github.com/tillguard/tillguard/sync/feed"
 	"github.com/tillguard/tillguard/sync/ledger"
@@ -230,7 +229,7 @@ func (b *builder) add(e ledger.Entry) {
 	}
 	card := ""
 	if r.Card != nil {
-		card = session.MaskCardNo(r.Card.No)
+		card = feed.MaskCardNo(r.Card.No)
 	}
 	switch r.Kind {
 	case feed.KindSale:

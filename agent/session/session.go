@@ -465,7 +465,7 @@ func (s *Session) newRecord(kind string) *feed.Record {
 		At:       s.cfg.Now().Format(time.RFC3339),
 	}
 	if s.card != nil {
-		r.Card = &feed.Card{Type: s.card.Type, No: s.card.No, Region: s.card.Region, Name: MaskName(s.card.Name)}
+		r.Card = &feed.Card{Type: s.card.Type, No: s.card.No, Region: s.card.Region, Name: feed.MaskName(s.card.Name)}
 	}
 	return r
 }

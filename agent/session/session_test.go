@@ -296,17 +296,3 @@ func TestSession_unreadableIsNeverAnItem(t *testing.T) {
 		t.Errorf("view = %+v, want no lines and a notice", v)
 	}
 }
-
-func TestMask(t *testing.T) {
-	for _, tt := range []struct{ got, want string }{
-		{MaskName("王小明"), "王**"},
-		{MaskName("张"), "张"},
-		{MaskCardNo("A12345678"), "A1234****"},
-		{MaskID("330106199001011234"), "3301**********1234"},
-		{MaskID("123"), "***"},
-	} {
-		if tt.got != tt.want {
-			t.Errorf("got %q, want %q", tt.got, tt.want)
-		}
-	}
-}

@@ -1,6 +1,9 @@
 package session
 
-import "github.com/tillguard/tillguard/policy"
+import (
+	"github.com/tillguard/tillguard/policy"
+	"github.com/tillguard/tillguard/sync/feed"
+)
 
 // View is the session as the till screen and POS integrations see it
 // (GET /api/session, SPEC.md §5). Names and card numbers are masked.
@@ -58,8 +61,8 @@ func (s *Session) View() View {
 		v.State = "open"
 	}
 	if s.card != nil {
-		no := MaskCardNo(s.card.No)
-		v.Card = &CardView{Type: s.card.Type, No: no, Name: MaskName(s.card.Name), Region: s.card.Region, Present: s.present}
+		no := feed.MaskCardNo(s.card.No)
+		v.Card = &CardView{Type: s.card.Type, No: no, Name: feed.MaskName(s.card.Name), Region: s.card.Region, Present: s.present}
 	}
 	for _, l := range s.lines {
 		fl := s.feedLine(l, "")
