@@ -61,7 +61,7 @@ func TestTill_saleReachesBureau(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ar, err := ledger.OpenArchive(filepath.Join(dir, "bureau.db"), nil)
+	ar, err := boltarchive.Open(filepath.Join(dir, "bureau.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestTill_saleReachesBureau(t *testing.T) {
 	})
 
 	var sale, blocked *feed.Record
-	err = ar.Scan(pharmacy, till, 1, func(seq uint64, rec, sig []byte) error {
+	err = ar.Scan(context.Background(), pharmacy, till, 1, 0, func(seq uint64, rec, sig []byte) error {
 		var r feed.Record
 		if err := json.Unmarshal(rec, &r); err != nil {
 			return err

@@ -114,7 +114,7 @@ type rig struct {
 	dir    string
 	devs   *sim.Sim
 	broker *brokertest.Broker
-	ar     *ledger.Archive
+	ar     archive.Store
 	bur    *bureau.Bureau
 	key    ed25519.PrivateKey
 }
@@ -133,7 +133,7 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ar, err := ledger.OpenArchive(filepath.Join(dir, "bureau.db"), nil)
+	ar, err := boltarchive.Open(filepath.Join(dir, "bureau.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +389,8 @@ func drained(t *testing.T, api string, r *rig) uint64 {
 	eventually(t, 90*time.Second, "the outbox to drain", func() bool {
 		st := status(t, api)
 		head = st.HeadSeq
-		contig, _ := r.ar.Contiguous(pharmacy, till)
+		w, _ := r.ar.Watermark(context.Background(), pharmacy, till)
+		contig := w.Seq
 		return st.AckedSeq == st.HeadSeq && st.Outbox.Depth == 0 && contig == head
 	})
 	return head
@@ -421,11 +422,11 @@ func checkEndToEnd(t *testing.T, r *rig, confirmed map[uint64]string) {
 		}
 	}
 	head := l.Head()
-	if contig, err := r.ar.Contiguous(pharmacy, till); err != nil || contig != head {
-		t.Fatalf("bureau contiguous to %d (%v), till head %d", contig, err, head)
+	if w, err := r.ar.Watermark(context.Background(), pharmacy, till); err != nil || w.Seq != head {
+		t.Fatalf("bureau contiguous to %d (%v), till head %d", w.Seq, err, head)
 	}
 	want, prev := uint64(1), ""
-	err = r.ar.Scan(pharmacy, till, 1, func(seq uint64, rec, sig []byte) error {
+	err = r.ar.Scan(context.Background(), pharmacy, till, 1, 0, func(seq uint64, rec, sig []byte) error {
 		if seq != want {
 			return fmt.Errorf("archive seq %d, want %d", seq, want)
 		}

@@ -20,9 +20,11 @@ import (
 	"github.com/tillguard/tillguard/agent"
 	"github.com/tillguard/tillguard/agent/session"
 	"github.com/tillguard/tillguard/drivers/sim"
+	"github.com/tillguard/tillguard/sync/archive"
+	"github.com/tillguard/tillguard/sync/archive/boltarchive"
 	"github.com/tillguard/tillguard/sync/bureau"
+	bureauconsole "github.com/tillguard/tillguard/sync/console"
 	"github.com/tillguard/tillguard/sync/keys"
-	"github.com/tillguard/tillguard/sync/ledger"
 	"github.com/tillguard/tillguard/sync/mqttclient"
 )
 
@@ -87,7 +89,7 @@ func Run(ctx context.Context, o Opts) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 
-	ar, err := ledger.OpenArchive(filepath.Join(dir, "bureau.db"), &ledger.Opts{Log: o.Log})
+	ar, err := boltarchive.Open(filepath.Join(dir, "bureau.db"), &archive.Opts{Log: o.Log})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -100,7 +102,10 @@ func Run(ctx context.Context, o Opts) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	bureauSrv := &http.Server{Handler: bur.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	bureauSrv := &http.Server{
+		Handler:           bureauconsole.New(ar, &bureauconsole.Opts{Receiver: func() any { return bur.Stats() }, Log: o.Log}),
+		ReadHeaderTimeout: 5 * time.Second,
+	}
 
 	httpAddr := o.HTTP
 	if ln, err := net.Listen("tcp", httpAddr); err != nil {
@@ -146,7 +151,7 @@ func Run(ctx context.Context, o Opts) error {
 
 	fmt.Fprintf(out, "tillguard demo — 医保定点零售药店收银台 / a designated pharmacy's till\n")
 	fmt.Fprintf(out, "  broker   %s (embedded)\n", brokerURL)
-	fmt.Fprintf(out, "  bureau   http://%s/api/tills\n", bureauLn.Addr())
+	fmt.Fprintf(out, "  bureau   http://%s/ (console)  /api/tills  /api/alarms\n", bureauLn.Addr())
 	fmt.Fprintf(out, "  devices  card reader %s, scanner %s (simulated, real serial drivers)\n", devs.CardPath(), devs.ScannerPath())
 	fmt.Fprintf(out, "  till     %s/%s, region %s\n\n", pharmacy, till, region)
 
@@ -168,7 +173,7 @@ type scene struct {
 	out     io.Writer
 	till    *agent.Till
 	sim     *sim.Sim
-	archive *ledger.Archive
+	archive archive.Store
 	step    int
 }
 
@@ -220,8 +225,8 @@ func (s *scene) play(ctx context.Context) error {
 	if err := wait("bureau acknowledgement", func() bool { return s.till.Ledger().Acked() >= head }); err != nil {
 		return err
 	}
-	got, _ := s.archive.Contiguous(pharmacy, till)
-	s.say("医保局确认 Bureau verified and stored records 1–%d and acknowledged; the till's outbox is empty", got)
+	got, _ := s.archive.Watermark(ctx, pharmacy, till)
+	s.say("医保局确认 Bureau verified and stored records 1–%d and acknowledged; the till's outbox is empty", got.Seq)
 	return nil
 }
 

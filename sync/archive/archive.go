@@ -47,8 +47,10 @@ type Store interface {
 	// did not come. It returns the alarms it raised now.
 	Sweep(ctx context.Context, now, openSince time.Time) ([]Alarm, error)
 
-	// SetStatus keeps a till's latest retained status; an older At than
-	// the one kept changes nothing.
+	// SetStatus keeps a till's latest retained status, replacing the one
+	// kept: the broker delivers a topic's messages in order, and a till's
+	// will (offline) carries the time it connected, older than the online
+	// status it replaces.
 	SetStatus(ctx context.Context, pharmacy, till string, st feed.Status) error
 
 	// Get returns a stored record's bytes and signature, or ErrNotFound.

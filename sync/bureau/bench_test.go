@@ -25,8 +25,8 @@ func BenchmarkDrain(b *testing.B) {
 		b.Fatal(err)
 	}
 	payload, _ := feed.Seal(e.Rec, e.Sig)
-	ar, _ := openArchive(b)
-	bu := bureau.New(ar, &bureau.Opts{Enrolled: map[string]ed25519.PublicKey{"H33010000001/T1": tl.pub()}})
+	st, _ := openStore(b)
+	bu := bureau.New(st, &bureau.Opts{Enrolled: map[string]ed25519.PublicKey{"H33010000001/T1": tl.pub()}})
 	startBureau(b, bu, br.URL(), "bureau")
 	u := uplink.New(tl.l, tl.pharmacy, tl.name, nil)
 

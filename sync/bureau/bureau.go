@@ -1,8 +1,6 @@
 package bureau
 
 import (
-	"bytes"
-	"cmp"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -10,29 +8,13 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/tillguard/tillguard/internal/sigbatch"
-	"github.com/tillguard/tillguard/policy"
+	"github.com/tillguard/tillguard/sync/archive"
 	"github.com/tillguard/tillguard/sync/feed"
-	"github.com/tillguard/tillguard/sync/ledger"
 	"github.com/tillguard/tillguard/sync/mqttclient"
-)
-
-// Alarm kinds.
-const (
-	AlarmUnenrolled   = "unenrolled"    // a till whose key the bureau does not hold
-	AlarmBadSignature = "bad_signature" // the signature does not verify over the record's bytes
-	AlarmBadChain     = "bad_chain"     // prev is not the hash of the stored previous record
-	AlarmConflict     = "conflict"      // same till and seq as a stored record, other bytes
-	AlarmGap          = "gap"           // a seq beyond contiguous+1: something in between is missing
-	AlarmBadPayload   = "bad_payload"   // not an envelope, or a record on another till's topic
-
-	// Cross-pharmacy detection (cross.go): what no single till can see.
-	AlarmTraceDupCross   = "trace_dup_cross"   // a traceability code sold again at another till, not returned in between
-	AlarmDaysSupplyCross = "days_supply_cross" // a card over the days-supply limit of a drug counting every till
 )
 
 // ShareGroup is the shared-subscription group bureaus consume through.
@@ -41,90 +23,59 @@ const ShareGroup = "tillguard-bureau"
 const (
 	defaultBatch   = 1024
 	publishTimeout = 10 * time.Second // PublishPolicy's wait for the PUBACK
-	maxAlarms      = 1000             // alarms kept for the API; older ones are only counted
 	parallelMin    = 32               // batches at least this long are admitted on every core
-	admitAhead     = 4                // batches the admitter may verify ahead of the store; one store takes them all
+	admitAhead     = 4                // batches the admitter may verify ahead of the store; one Put takes them all
 	// admitLinger is how long the admitter waits for a batch to fill after
-	// its first message. Acks come at most this much later; a backlog
-	// arriving at 10 000 records a second comes in batches of fifty and
-	// more rather than what one read brought, and costs less per record:
-	// fewer, fuller transactions and bigger signature batches (drain
-	// bench: 73 → 66 µs of bureau CPU per record).
+	// its first message: a backlog then comes in batches of many records,
+	// which cost less per record (fuller transactions, bigger signature
+	// batches), at the price of acks up to this much later.
 	admitLinger = 5 * time.Millisecond
+	statusQueue = 1024 // retained statuses waiting for the store; more are dropped (the next one repairs it)
 )
-
-// Alarm is something a till or the network did that the bureau refused or
-// must report.
-type Alarm struct {
-	At       time.Time `json:"at"`
-	Pharmacy string    `json:"pharmacy"`
-	Till     string    `json:"till"`
-	Seq      uint64    `json:"seq"`
-	Kind     string    `json:"kind"`
-	Detail   string    `json:"detail"`
-}
 
 // Opts tune a Bureau. A nil *Opts means defaults (and no till enrolled).
 type Opts struct {
 	Enrolled map[string]ed25519.PublicKey // "pharmacy/till" → key
 	Shared   bool                         // consume through $share/tillguard-bureau/…
-	Batch    int                          // messages parsed and verified together, at most; one archive transaction stores up to 4 such batches; default 1024
-	// DaysLimit is the days-supply limit for days_supply_cross when a line
-	// does not say which limit the till applied; default the chronic
-	// limit of policy.DefaultLimits, the longest without a long prescription.
-	DaysLimit int
-	Log       *slog.Logger
-	Now       func() time.Time
+	Batch    int                          // messages parsed and verified together, at most; one Put stores up to admitAhead such batches; default 1024
+	// GapGrace is how long a hole in a till's records may stay open before
+	// it is a gap alarm; default archive.DefaultGapGrace.
+	GapGrace time.Duration
+	Log      *slog.Logger
+	Now      func() time.Time
 }
 
-// store is the part of *ledger.Archive the bureau uses.
-type store interface {
-	PutBatch(in []ledger.Incoming) ([]ledger.Outcome, error)
-	Get(pharmacy, till string, seq uint64) (rec, sig []byte, err error)
-	Contiguous(pharmacy, till string) (uint64, error)
-	Tills() ([]ledger.TillInfo, error)
-	Scan(pharmacy, till string, from uint64, fn func(seq uint64, rec, sig []byte) error) error
-}
-
-var _ store = (*ledger.Archive)(nil)
-
-// Bureau receives, verifies, stores and acknowledges.
+// Bureau receives, verifies, stores and acknowledges. Several bureaus may
+// share one store and one shared subscription: everything that depends on
+// the order of a till's records is the store's (archive.Store.Put).
 type Bureau struct {
-	ar        store
-	enrolled  map[string]ed25519.PublicKey
-	shared    bool
-	batch     int
-	daysLimit int
-	log       *slog.Logger
-	now       func() time.Time
+	st       archive.Store
+	enrolled map[string]ed25519.PublicKey
+	shared   bool
+	batch    int
+	grace    time.Duration
+	log      *slog.Logger
+	now      func() time.Time
 
-	contig map[string]uint64 // till → contiguous watermark; owned by the receiving goroutine
-
-	mu         sync.Mutex
-	subscribed bool    // the first subscription is in place (renewed on reconnects)
-	alarms     []Alarm // the last maxAlarms
-	counts     map[string]uint64
-	stats      Stats
+	mu    sync.Mutex
+	stats Stats
 }
 
-// Stats counts what the bureau has done since it started.
+// Stats counts what this receiver has done since it started.
 type Stats struct {
-	Received   uint64 // tx messages taken in
-	Stored     uint64 // records stored
-	Duplicates uint64 // records already held, byte for byte
-	Acks       uint64 // acks published
-	Connected  bool   // connected and subscribed: records are flowing in
+	Received   uint64            `json:"received"`    // tx messages taken in
+	Stored     uint64            `json:"stored"`      // records stored by this receiver's Puts, waiting ones promoted included
+	Duplicates uint64            `json:"duplicates"`  // records already stored, byte for byte
+	Waiting    uint64            `json:"waiting"`     // records left waiting for a predecessor
+	Dropped    uint64            `json:"dropped"`     // records the store would not keep waiting
+	Acks       uint64            `json:"acks"`        // acks published
+	StoreFails uint64            `json:"store_fails"` // Puts that failed: nothing of them stored or acked
+	Alarms     map[string]uint64 `json:"alarms"`      // new alarms raised by this receiver, by kind
+	Connected  bool              `json:"connected"`   // connected and subscribed: records are flowing in
 }
 
-// New returns a bureau storing into ar. It installs ar's cross handler
-// (cross.go), so one archive feeds one bureau.
-func New(ar *ledger.Archive, opts *Opts) *Bureau {
-	b := newBureau(ar, opts)
-	ar.SetCrossHandler(b.crossHits)
-	return b
-}
-
-func newBureau(ar store, opts *Opts) *Bureau {
+// New returns a bureau storing into st.
+func New(st archive.Store, opts *Opts) *Bureau {
 	var o Opts
 	if opts != nil {
 		o = *opts
@@ -132,48 +83,40 @@ func newBureau(ar store, opts *Opts) *Bureau {
 	if o.Batch <= 0 {
 		o.Batch = defaultBatch
 	}
+	if o.GapGrace <= 0 {
+		o.GapGrace = archive.DefaultGapGrace
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.DaysLimit <= 0 {
-		o.DaysLimit = policy.DefaultLimits().ChronicDays
-	}
 	return &Bureau{
-		ar: ar, enrolled: o.Enrolled, shared: o.Shared, batch: o.Batch, daysLimit: o.DaysLimit, log: o.Log, now: o.Now,
-		contig: map[string]uint64{}, counts: map[string]uint64{},
+		st: st, enrolled: o.Enrolled, shared: o.Shared, batch: o.Batch, grace: o.GapGrace, log: o.Log, now: o.Now,
+		stats: Stats{Alarms: map[string]uint64{}},
 	}
-}
-
-// Alarms returns the most recent alarms, oldest first.
-func (b *Bureau) Alarms() []Alarm {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Clone(b.alarms)
-}
-
-// AlarmCounts returns how many alarms of each kind were raised since start,
-// including those no longer listed by Alarms.
-func (b *Bureau) AlarmCounts() map[string]uint64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	out := make(map[string]uint64, len(b.counts))
-	for k, v := range b.counts {
-		out[k] = v
-	}
-	return out
 }
 
 // Stats returns a snapshot of the counters.
 func (b *Bureau) Stats() Stats {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.stats
+	s := b.stats
+	s.Alarms = make(map[string]uint64, len(b.stats.Alarms))
+	for k, v := range b.stats.Alarms {
+		s.Alarms[k] = v
+	}
+	return s
 }
 
-// Filter is the subscription the bureau consumes.
+func (b *Bureau) count(f func(s *Stats)) {
+	b.mu.Lock()
+	f(&b.stats)
+	b.mu.Unlock()
+}
+
+// Filter is the subscription the bureau consumes records through.
 func (b *Bureau) Filter() string {
 	if b.shared {
 		return "$share/" + ShareGroup + "/" + feed.TxFilter
@@ -181,23 +124,27 @@ func (b *Bureau) Filter() string {
 	return feed.TxFilter
 }
 
+// StatusFilter matches every till's retained status. Every receiver
+// subscribes to it without sharing: a broker sends no retained messages
+// to a shared subscription, and statuses are few.
+const StatusFilter = feed.Root + "/+/+/" + feed.LeafStatus
+
 // Run connects with mo, consumes every till's tx topic and acknowledges
-// what it stores, until ctx ends; then it returns nil. Messages taken from
-// the broker but not yet stored when ctx ends are dropped unacknowledged:
-// their tills send them again. It returns an error only for options that
-// can never work.
+// what the store holds, until ctx ends; then it returns nil. Messages taken
+// from the broker but not yet stored when ctx ends are dropped
+// unacknowledged: their tills send them again. It returns an error only
+// for options that can never work.
 func (b *Bureau) Run(ctx context.Context, mo mqttclient.Options) error {
+	var subscribed bool // guarded by b.mu: the first subscriptions are in place (renewed on reconnects)
 	onConnect, onLost := mo.OnConnect, mo.OnLost
 	mo.OnConnect = func() {
-		b.mu.Lock()
-		b.stats.Connected = b.subscribed // after a reconnect the client has renewed it
-		b.mu.Unlock()
+		b.count(func(s *Stats) { s.Connected = subscribed })
 		if onConnect != nil {
 			onConnect()
 		}
 	}
 	mo.OnLost = func(err error) {
-		b.setConnected(false)
+		b.count(func(s *Stats) { s.Connected = false })
 		if onLost != nil {
 			onLost(err)
 		}
@@ -211,59 +158,60 @@ func (b *Bureau) Run(ctx context.Context, mo mqttclient.Options) error {
 	}
 	defer func() {
 		c.Close()
-		b.mu.Lock()
-		b.subscribed, b.stats.Connected = false, false
-		b.mu.Unlock()
+		b.count(func(s *Stats) { subscribed, s.Connected = false, false })
 	}()
 
 	in := make(chan mqttclient.Message, b.batch)
+	statuses := make(chan mqttclient.Message, statusQueue)
 	done := make(chan struct{})
 	defer close(done) // before Close: frees a handler blocked on a full queue
-	handler := func(m mqttclient.Message) {
-		select { // blocking here pushes back on the broker, which is what we want
-		case in <- m:
-		case <-done:
-		}
-	}
-	// Two stages, so a store's fsync overlaps the parsing and signature
+	// Two stages, so a Put's commit overlaps the parsing and signature
 	// checks (the bureau's main CPU cost) of what comes next: the admitter
-	// takes what is waiting and verifies it on every core; the store
-	// checks the chain against the archive, stores everything admitted
-	// since its last store in one transaction, and only then acks. Batches
-	// keep their order, and only the store reads the archive or b.contig,
-	// so the rules are those of one batch at a time.
+	// takes what is waiting and verifies it on every core; the storer puts
+	// everything admitted since its last Put in one, and only then acks.
 	//
-	// Both run before the subscription is made: a session's backlog
-	// (one left at QoS 1, say) arrives before the SUBACK, and with nobody
-	// draining it the handler would block paho's reader, which then never
-	// sees the SUBACK.
+	// Every stage runs before the subscriptions are made: a session's
+	// backlog arrives before the SUBACK, and with nobody draining it the
+	// handler would block paho's reader, which then never sees the SUBACK.
 	admitted := make(chan []candidate, admitAhead)
 	var wg sync.WaitGroup
-	defer wg.Wait() // both end with ctx
+	defer wg.Wait() // every stage ends with ctx
 	wg.Go(func() { b.admitter(ctx, in, admitted) })
-	wg.Go(func() { b.store(ctx, c, admitted) })
+	wg.Go(func() { b.storer(ctx, c, admitted) })
+	wg.Go(func() { b.keepStatuses(ctx, statuses) })
+	wg.Go(func() { b.sweeper(ctx) })
 
 	// QoS 0: the bureau's ack, not a PUBACK, is what clears a till's
 	// outbox, and a till sends again whatever it has not been acked for
 	// (uplink's ack timeout, a repeated ack). A PUBACK per record would
 	// cost the broker a packet and a queue entry each, and make it hold,
 	// for a bureau that is away, what the tills will send again anyway.
-	err = c.Subscribe(b.Filter(), 0, handler)
+	err = c.Subscribe(b.Filter(), 0, func(m mqttclient.Message) {
+		select { // blocking here pushes back on the broker, which is what we want
+		case in <- m:
+		case <-done:
+		}
+	})
 	if err != nil {
 		b.log.Error("bureau: subscribe", "filter", b.Filter(), "err", err) // renewed on reconnect
 	}
-	b.mu.Lock()
-	b.subscribed = true
-	b.stats.Connected = err == nil && c.Connected()
-	b.mu.Unlock()
+	if err := c.Subscribe(StatusFilter, 0, func(m mqttclient.Message) {
+		select {
+		case statuses <- m:
+		default: // the store is slow; the till's next status repairs it
+		}
+	}); err != nil {
+		b.log.Error("bureau: subscribe", "filter", StatusFilter, "err", err)
+	}
+	b.count(func(s *Stats) { subscribed, s.Connected = true, err == nil && c.Connected() })
 	b.log.Info("bureau: consuming", "filter", b.Filter())
 	<-ctx.Done()
 	return nil
 }
 
-// store commits what the admitter hands it, in order, and acks each till
-// up to its contiguous seq once the transaction is on disk, until ctx ends.
-func (b *Bureau) store(ctx context.Context, c *mqttclient.Client, admitted <-chan []candidate) {
+// storer puts what the admitter hands it, in order, and acks each till up
+// to its watermark once the Put is committed, until ctx ends.
+func (b *Bureau) storer(ctx context.Context, c *mqttclient.Client, admitted <-chan []candidate) {
 	for {
 		var cands []candidate
 		select {
@@ -271,7 +219,7 @@ func (b *Bureau) store(ctx context.Context, c *mqttclient.Client, admitted <-cha
 			return
 		case cands = <-admitted:
 		}
-	group: // one transaction, one fsync, for every batch admitted meanwhile
+	group: // one Put, one commit, for every batch admitted meanwhile
 		for len(cands) < admitAhead*b.batch {
 			select {
 			case more := <-admitted:
@@ -280,14 +228,128 @@ func (b *Bureau) store(ctx context.Context, c *mqttclient.Client, admitted <-cha
 				break group
 			}
 		}
-		for _, a := range b.commit(b.check(cands)) {
-			payload, _ := json.Marshal(feed.Ack{UptoSeq: a.upto})
+		for _, w := range b.put(ctx, cands) {
+			payload, _ := json.Marshal(feed.Ack{UptoSeq: w.Seq})
 			// No wait: a lost ack is repaired by the till sending again.
-			c.Publish(mqttclient.Message{Topic: feed.TillTopic(a.pharmacy, a.till, feed.LeafAck), Payload: payload, QoS: 1})
-			b.mu.Lock()
-			b.stats.Acks++
-			b.mu.Unlock()
+			c.Publish(mqttclient.Message{Topic: feed.TillTopic(w.Pharmacy, w.Till, feed.LeafAck), Payload: payload, QoS: 1})
+			b.count(func(s *Stats) { s.Acks++ })
 		}
+	}
+}
+
+// put stores the verified candidates and raises the alarms of the refused
+// ones, and returns the watermarks to ack: none if the store failed.
+func (b *Bureau) put(ctx context.Context, cands []candidate) []archive.Watermark {
+	var in []archive.Incoming
+	var refused []archive.Alarm
+	for _, c := range cands {
+		if c.refusal != nil {
+			refused = append(refused, *c.refusal)
+			continue
+		}
+		in = append(in, c.in)
+	}
+	b.raise(ctx, refused)
+	if len(in) == 0 {
+		return nil
+	}
+	res, err := b.st.Put(ctx, in)
+	if err != nil {
+		if ctx.Err() == nil {
+			b.log.Error("bureau: store batch", "records", len(in), "err", err)
+		}
+		b.count(func(s *Stats) { s.StoreFails++ })
+		return nil
+	}
+	b.count(func(s *Stats) {
+		s.Stored += uint64(res.Promoted)
+		for _, o := range res.Outcomes {
+			switch o {
+			case archive.Stored:
+				s.Stored++
+			case archive.Duplicate:
+				s.Duplicates++
+			case archive.Waiting:
+				s.Waiting++
+			case archive.Dropped:
+				s.Dropped++
+			}
+		}
+	})
+	b.noted(res.Alarms)
+	return res.Acks
+}
+
+// raise stores alarms found outside a Put and logs the new ones.
+func (b *Bureau) raise(ctx context.Context, alarms []archive.Alarm) {
+	if len(alarms) == 0 {
+		return
+	}
+	n, err := b.st.Raise(ctx, alarms)
+	if err != nil {
+		b.log.Error("bureau: store alarms", "alarms", len(alarms), "err", err)
+		for _, a := range alarms {
+			b.log.Warn("bureau: alarm not stored", "kind", a.Kind, "pharmacy", a.Pharmacy, "till", a.Till, "seq", a.Seq, "detail", a.Detail)
+		}
+		return
+	}
+	if n > 0 {
+		b.noted(alarms) // which of them were new the store does not say; log them all
+	}
+}
+
+// noted counts and logs alarms the store has taken.
+func (b *Bureau) noted(alarms []archive.Alarm) {
+	for _, a := range alarms {
+		b.log.Warn("bureau: alarm", "kind", a.Kind, "pharmacy", a.Pharmacy, "till", a.Till, "seq", a.Seq, "detail", a.Detail)
+	}
+	b.count(func(s *Stats) {
+		for _, a := range alarms {
+			s.Alarms[a.Kind]++
+		}
+	})
+}
+
+// keepStatuses stores the tills' retained statuses, until ctx ends.
+func (b *Bureau) keepStatuses(ctx context.Context, statuses <-chan mqttclient.Message) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-statuses:
+			p, t, st, err := feed.ParseStatus(m.Topic, m.Payload)
+			if err != nil {
+				b.log.Warn("bureau: bad status", "topic", truncate(m.Topic, 120), "err", err)
+				continue
+			}
+			if err := b.st.SetStatus(ctx, p, t, st); err != nil && ctx.Err() == nil {
+				b.log.Error("bureau: store status", "pharmacy", p, "till", t, "err", err)
+			}
+		}
+	}
+}
+
+// sweeper asks the store for holes open longer than the grace period, a
+// tenth of the grace apart, until ctx ends. Every receiver sweeps; the
+// store raises each gap once.
+func (b *Bureau) sweeper(ctx context.Context) {
+	tick := time.NewTicker(min(max(b.grace/10, 50*time.Millisecond), time.Minute))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := b.now()
+		gaps, err := b.st.Sweep(ctx, now, now.Add(-b.grace))
+		if err != nil {
+			if ctx.Err() == nil {
+				b.log.Error("bureau: sweep for gaps", "err", err)
+			}
+			continue
+		}
+		b.noted(gaps)
 	}
 }
 
@@ -323,254 +385,79 @@ func (b *Bureau) admitter(ctx context.Context, in <-chan mqttclient.Message, out
 	}
 }
 
-func (b *Bureau) setConnected(v bool) {
-	b.mu.Lock()
-	b.stats.Connected = v
-	b.mu.Unlock()
-}
-
-// ack is one acknowledgement to publish.
-type ack struct {
-	pharmacy, till string
-	upto           uint64
-}
-
-// candidate is a well-formed record from an enrolled till.
+// candidate is a message admitted: a record of an enrolled till whose
+// signature verifies, or the alarm that refuses it.
 type candidate struct {
-	pharmacy, till string
-	rec, sig       []byte
-	r              feed.Record
-	pub            ed25519.PublicKey
-	ok             bool // signature verified
-}
-
-// process verifies and stores one batch of tx messages and returns the acks
-// to publish: one per enrolled till touched, carrying its contiguous
-// watermark, and none at all if the archive could not store the batch.
-func (b *Bureau) process(msgs []mqttclient.Message) []ack {
-	return b.commit(b.check(b.admitAll(msgs)))
+	in      archive.Incoming
+	pub     ed25519.PublicKey
+	refusal *archive.Alarm
 }
 
 // admitAll takes in a batch: topic, shape, enrolment and signature; none
-// of it depends on the archive. The work is spread over every core, each
-// verifying its share of the signatures as one batch (internal/sigbatch);
-// the alarms are raised afterwards, in the batch's order.
+// of it depends on the store. The work is spread over every core, each
+// verifying its share of the signatures as one batch (internal/sigbatch).
 func (b *Bureau) admitAll(msgs []mqttclient.Message) []candidate {
-	b.mu.Lock()
-	b.stats.Received += uint64(len(msgs))
-	b.mu.Unlock()
-	res := make([]admission, len(msgs))
+	b.count(func(s *Stats) { s.Received += uint64(len(msgs)) })
+	cands := make([]candidate, len(msgs))
+	now := b.now()
 	parallel(len(msgs), func(lo, hi int) {
 		items := make([]sigbatch.Item, 0, hi-lo)
 		for i := lo; i < hi; i++ {
-			c, ref := b.admit(msgs[i])
-			res[i] = admission{c, ref}
-			if ref == nil {
-				items = append(items, sigbatch.Item{Pub: c.pub, Msg: c.rec, Sig: c.sig})
+			cands[i] = b.admit(now, msgs[i])
+			if c := cands[i]; c.refusal == nil {
+				items = append(items, sigbatch.Item{Pub: c.pub, Msg: c.in.Rec, Sig: c.in.Sig})
 			}
 		}
 		ok := sigbatch.Verify(items) // in the order admitted
 		for i := lo; i < hi; i++ {
-			if res[i].ref == nil {
-				res[i].c.ok, ok = ok[0], ok[1:]
+			if cands[i].refusal != nil {
+				continue
 			}
+			if !ok[0] {
+				in := cands[i].in
+				cands[i].refusal = refuse(now, in.Pharmacy, in.Till, in.Seq, archive.AlarmBadSignature,
+					"signature does not verify with the enrolled key", feed.Hash(in.Rec), in.Parsed.ID)
+			}
+			ok = ok[1:]
 		}
 	})
-	cands := make([]candidate, 0, len(msgs))
-	for _, a := range res {
-		switch {
-		case a.ref != nil:
-			b.alarm(a.ref.pharmacy, a.ref.till, a.ref.seq, a.ref.kind, a.ref.detail)
-		case !a.c.ok:
-			b.alarm(a.c.pharmacy, a.c.till, a.c.r.Seq, AlarmBadSignature, "signature does not verify with the enrolled key")
-			cands = append(cands, a.c) // its till still gets an ack of what is stored
-		default:
-			cands = append(cands, a.c)
-		}
-	}
 	return cands
 }
 
-// admission is the outcome of admit for one message: a candidate, or why
-// it was refused.
-type admission struct {
-	c   candidate
-	ref *refusal
-}
-
-// refusal is an alarm to raise for a message admit refused.
-type refusal struct {
-	pharmacy, till string
-	seq            uint64
-	kind, detail   string
-}
-
-// job is a checked batch ready to store.
-type job struct {
-	put    []ledger.Incoming
-	tills  []tillRef         // enrolled tills touched, in order of arrival: each gets an ack
-	staged map[string]uint64 // till → contiguous once put is stored
-}
-
-type tillRef struct{ key, pharmacy, till string }
-
-// check applies the chain, gap, duplicate and conflict rules against the
-// archive as it is now.
-func (b *Bureau) check(cands []candidate) job {
-	byTill := map[string][]*candidate{}
-	var tills []tillRef
-	for i := range cands {
-		c := &cands[i]
-		key := c.pharmacy + "/" + c.till
-		if _, seen := byTill[key]; !seen {
-			tills = append(tills, tillRef{key, c.pharmacy, c.till})
-		}
-		byTill[key] = append(byTill[key], c)
-	}
-
-	var put []ledger.Incoming
-	staged := map[string]uint64{} // till → contiguous after this batch
-	ok := tills[:0:0]
-	for _, tr := range tills {
-		key := tr.key
-		// In seq order: a batch may hold a till's records out of order
-		// (shared subscriptions, resends), which is not a gap.
-		cs := byTill[key]
-		slices.SortStableFunc(cs, func(x, y *candidate) int { return cmp.Compare(x.r.Seq, y.r.Seq) })
-		p, t := tr.pharmacy, tr.till
-		contig, err := b.contiguous(p, t)
-		if err != nil {
-			b.log.Error("bureau: read contiguous watermark", "pharmacy", p, "till", t, "err", err)
-			continue // not acked: the till sends again
-		}
-		ok = append(ok, tr)
-		batchRecs := map[uint64][]byte{}
-		var gapFrom, gapTo uint64
-		for _, c := range cs {
-			if !c.ok {
-				continue
-			}
-			seq := c.r.Seq
-			switch {
-			case seq <= contig:
-				have := batchRecs[seq]
-				if have == nil {
-					if have, _, err = b.ar.Get(p, t, seq); err != nil {
-						b.log.Error("bureau: read stored record", "pharmacy", p, "till", t, "seq", seq, "err", err)
-						continue
-					}
-				}
-				if bytes.Equal(have, c.rec) {
-					b.mu.Lock()
-					b.stats.Duplicates++
-					b.mu.Unlock()
-				} else {
-					b.alarm(p, t, seq, AlarmConflict, "other bytes than the stored record with this seq")
-				}
-			case seq > contig+1:
-				if gapFrom == 0 {
-					gapFrom = seq
-				}
-				gapTo = seq
-			default: // the next one
-				want := ""
-				if seq > 1 {
-					prev := batchRecs[seq-1]
-					if prev == nil {
-						if prev, _, err = b.ar.Get(p, t, seq-1); err != nil {
-							b.log.Error("bureau: read previous record", "pharmacy", p, "till", t, "seq", seq-1, "err", err)
-							continue
-						}
-					}
-					want = feed.Hash(prev)
-				}
-				if c.r.Prev != want {
-					b.alarm(p, t, seq, AlarmBadChain, fmt.Sprintf("prev %.16q, want %.16q", c.r.Prev, want))
-					continue
-				}
-				batchRecs[seq] = c.rec
-				put = append(put, ledger.Incoming{Pharmacy: p, Till: t, Seq: seq, Rec: c.rec, Sig: c.sig, Parsed: &c.r})
-				contig = seq
-			}
-		}
-		if gapFrom != 0 {
-			// One alarm per till and batch: a missing record makes every
-			// later one in the window a gap.
-			b.alarm(p, t, gapFrom, AlarmGap, fmt.Sprintf("have up to %d, got %d..%d", contig, gapFrom, gapTo))
-		}
-		staged[key] = contig
-	}
-
-	return job{put: put, tills: ok, staged: staged}
-}
-
-// commit stores a checked batch and returns the acks to publish, none if
-// the archive failed.
-func (b *Bureau) commit(j job) []ack {
-	put, staged := j.put, j.staged
-	if len(put) > 0 {
-		outcomes, err := b.ar.PutBatch(put)
-		if err != nil {
-			b.log.Error("bureau: store batch", "records", len(put), "err", err)
-			clear(b.contig) // read again from the archive next time
-			return nil
-		}
-		var stored uint64
-		for i, o := range outcomes {
-			switch o {
-			case ledger.Stored:
-				stored++
-			case ledger.Duplicate:
-			case ledger.Conflict:
-				// Only if something else writes the archive: trust it, not us.
-				in := put[i]
-				b.alarm(in.Pharmacy, in.Till, in.Seq, AlarmConflict, "archive holds other bytes for this seq")
-				delete(staged, in.Pharmacy+"/"+in.Till)
-				delete(b.contig, in.Pharmacy+"/"+in.Till)
-			}
-		}
-		b.mu.Lock()
-		b.stats.Stored += stored
-		b.mu.Unlock()
-	}
-
-	var acks []ack
-	for _, tr := range j.tills {
-		p, t := tr.pharmacy, tr.till
-		contig, ok := staged[tr.key]
-		if !ok {
-			var err error
-			if contig, err = b.contiguous(p, t); err != nil {
-				b.log.Error("bureau: read contiguous watermark", "pharmacy", p, "till", t, "err", err)
-				continue
-			}
-		}
-		b.contig[tr.key] = contig
-		acks = append(acks, ack{pharmacy: p, till: t, upto: contig})
-	}
-	return acks
-}
-
-// admit checks a message's topic, shape and sender; a refused message
-// comes back with the alarm to raise. It has no side effects, so admitAll
-// runs it on every core.
-func (b *Bureau) admit(m mqttclient.Message) (candidate, *refusal) {
+// admit checks a message's topic, shape and sender. It has no side
+// effects, so admitAll runs it on every core.
+func (b *Bureau) admit(now time.Time, m mqttclient.Message) candidate {
 	p, t, leaf, err := feed.ParseTillTopic(m.Topic)
-	if err != nil || leaf != feed.LeafTx {
-		return candidate{}, &refusal{p, t, 0, AlarmBadPayload, fmt.Sprintf("topic %.80q", m.Topic)}
+	if err != nil || leaf != feed.LeafTx || !feed.ValidID(p) || !feed.ValidID(t) {
+		return candidate{refusal: refuse(now, "", "", 0, archive.AlarmBadPayload, fmt.Sprintf("topic %.80q", m.Topic), feed.Hash([]byte(m.Topic)), "")}
 	}
 	rec, r, sig, err := feed.Open(m.Payload)
 	if err != nil {
-		return candidate{}, &refusal{p, t, 0, AlarmBadPayload, truncate(err.Error(), 200)}
+		return candidate{refusal: refuse(now, p, t, 0, archive.AlarmBadPayload, truncate(err.Error(), 200), feed.Hash(m.Payload), "")}
 	}
 	if r.Pharmacy != p || r.Till != t {
-		return candidate{}, &refusal{p, t, r.Seq, AlarmBadPayload, fmt.Sprintf("record of %s/%s on this till's topic", r.Pharmacy, r.Till)}
+		return candidate{refusal: refuse(now, p, t, r.Seq, archive.AlarmBadPayload,
+			fmt.Sprintf("record of %s/%s on this till's topic", r.Pharmacy, r.Till), feed.Hash(rec), r.ID)}
 	}
 	pub, ok := b.enrolled[p+"/"+t]
 	if !ok || len(pub) != ed25519.PublicKeySize {
-		return candidate{}, &refusal{p, t, r.Seq, AlarmUnenrolled, "no enrolled key for this till"}
+		// One alarm per till, however many records it sends.
+		a := refuse(now, p, t, 0, archive.AlarmUnenrolled, fmt.Sprintf("no enrolled key for this till (seq %d)", r.Seq), "", "")
+		a.Records = []archive.RecordRef{{Pharmacy: p, Till: t, Seq: r.Seq, ID: truncate(r.ID, 64)}}
+		return candidate{refusal: a}
 	}
-	return candidate{pharmacy: p, till: t, rec: rec, sig: sig, r: r, pub: pub}, nil
+	return candidate{in: archive.Incoming{Pharmacy: p, Till: t, Seq: r.Seq, Rec: rec, Sig: sig, Parsed: &r}, pub: pub}
+}
+
+// refuse is the alarm for a message the bureau will not store. key tells
+// apart different offending messages at one seq; the same message sent
+// again is the same alarm.
+func refuse(now time.Time, pharmacy, till string, seq uint64, kind, detail, key, id string) *archive.Alarm {
+	a := &archive.Alarm{At: now, Pharmacy: pharmacy, Till: till, Seq: seq, Kind: kind, Detail: detail, Key: key}
+	if pharmacy != "" && seq > 0 {
+		a.Records = []archive.RecordRef{{Pharmacy: pharmacy, Till: till, Seq: seq, ID: truncate(id, 64)}}
+	}
+	return a
 }
 
 // parallel splits [0, n) into one range per core and calls fn on each,
@@ -588,31 +475,6 @@ func parallel(n int, fn func(lo, hi int)) {
 		wg.Go(func() { fn(lo, min(lo+per, n)) })
 	}
 	wg.Wait()
-}
-
-// contiguous returns the till's watermark, from memory when known.
-func (b *Bureau) contiguous(pharmacy, till string) (uint64, error) {
-	key := pharmacy + "/" + till
-	if n, ok := b.contig[key]; ok {
-		return n, nil
-	}
-	n, err := b.ar.Contiguous(pharmacy, till)
-	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
-		return 0, err
-	}
-	return n, nil
-}
-
-func (b *Bureau) alarm(pharmacy, till string, seq uint64, kind, detail string) {
-	a := Alarm{At: b.now(), Pharmacy: pharmacy, Till: till, Seq: seq, Kind: kind, Detail: detail}
-	b.log.Warn("bureau: alarm", "kind", kind, "pharmacy", pharmacy, "till", till, "seq", seq, "detail", detail)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.counts[kind]++
-	if len(b.alarms) == maxAlarms {
-		b.alarms = slices.Delete(b.alarms, 0, 1)
-	}
-	b.alarms = append(b.alarms, a)
 }
 
 func truncate(s string, n int) string {

@@ -14,9 +14,9 @@ import (
 	"strings"
 
 	"github.com/tillguard/tillguard/policy"
+	"github.com/tillguard/tillguard/sync/archive"
 	"github.com/tillguard/tillguard/sync/bundle"
 	"github.com/tillguard/tillguard/sync/feed"
-	"github.com/tillguard/tillguard/sync/ledger"
 	"github.com/tillguard/tillguard/sync/mqttclient"
 )
 
@@ -33,10 +33,10 @@ type ExportFilter struct {
 	FromSeq        uint64 // first seq per till; 0 or 1 = all
 }
 
-// exporter is the part of *ledger.Archive that Export reads.
+// exporter is the part of an archive.Store that Export reads.
 type exporter interface {
-	Tills() ([]ledger.TillInfo, error)
-	Scan(pharmacy, till string, from uint64, fn func(seq uint64, rec, sig []byte) error) error
+	Tills(ctx context.Context, q archive.TillQuery) ([]archive.TillInfo, error)
+	Scan(ctx context.Context, pharmacy, till string, from uint64, limit int, fn func(seq uint64, rec, sig []byte) error) error
 }
 
 // CSVHeader is the first row of a CSV export.
@@ -53,17 +53,17 @@ var CSVHeader = []string{
 // Export writes the archive's records, till by till in seq order, as JSON
 // lines or CSV. A CSV row is one line of a record (a record without lines
 // is one row with the line columns empty); lists are joined with ';'.
-func Export(w io.Writer, ar exporter, format string, f ExportFilter) error {
+func Export(ctx context.Context, w io.Writer, ar exporter, format string, f ExportFilter) error {
 	if format != FormatJSONL && format != FormatCSV {
 		return fmt.Errorf("bureau: export: format %q: want %s or %s", format, FormatJSONL, FormatCSV)
 	}
 	if (f.Pharmacy == "") != (f.Till == "") {
 		return errors.New("bureau: export: pharmacy and till go together")
 	}
-	tills := []ledger.TillInfo{{Pharmacy: f.Pharmacy, Till: f.Till}}
+	tills := []archive.TillInfo{{Pharmacy: f.Pharmacy, Till: f.Till}}
 	if f.Pharmacy == "" {
 		var err error
-		if tills, err = ar.Tills(); err != nil {
+		if tills, err = allTills(ctx, ar); err != nil {
 			return fmt.Errorf("bureau: export: %w", err)
 		}
 	}
@@ -76,7 +76,7 @@ func Export(w io.Writer, ar exporter, format string, f ExportFilter) error {
 		}
 	}
 	for _, t := range tills {
-		err := ar.Scan(t.Pharmacy, t.Till, max(f.FromSeq, 1), func(_ uint64, rec, sig []byte) error {
+		err := ar.Scan(ctx, t.Pharmacy, t.Till, max(f.FromSeq, 1), 0, func(_ uint64, rec, sig []byte) error {
 			if cw == nil {
 				return writeJSONLine(bw, rec, sig)
 			}
@@ -174,6 +174,24 @@ func PublishPolicy(ctx context.Context, mo mqttclient.Options, payload []byte, p
 		return fmt.Errorf("bureau: publish policy: %w", err)
 	}
 	return nil
+}
+
+// allTills lists every till in the store, page by page.
+func allTills(ctx context.Context, ar exporter) ([]archive.TillInfo, error) {
+	var all []archive.TillInfo
+	q := archive.TillQuery{Limit: archive.MaxLimit}
+	for {
+		page, err := ar.Tills(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if len(page) < q.Limit {
+			return all, nil
+		}
+		last := page[len(page)-1]
+		q.AfterPharmacy, q.AfterTill = last.Pharmacy, last.Till
+	}
 }
 
 // writeJSONLine writes the record as a till sent it (feed.Seal: the

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Root is the first level of every topic.
@@ -186,4 +187,32 @@ type Status struct {
 	HeadSeq  uint64 `json:"head_seq"`
 	AckedSeq uint64 `json:"acked_seq"`
 	At       string `json:"at"`
+}
+
+// Till states in a Status.
+const (
+	StateOnline  = "online"
+	StateOffline = "offline"
+)
+
+// ParseStatus parses a status message: its topic names the till, and the
+// payload must be a Status with a known state and an RFC 3339 time.
+func ParseStatus(topic string, payload []byte) (pharmacy, till string, st Status, err error) {
+	pharmacy, till, leaf, err := ParseTillTopic(topic)
+	if err != nil || leaf != LeafStatus || !ValidID(pharmacy) || !ValidID(till) {
+		return "", "", Status{}, fmt.Errorf("%w: status topic %.80q", ErrBadTopic, topic)
+	}
+	if err := json.Unmarshal(payload, &st); err != nil {
+		return "", "", Status{}, fmt.Errorf("%w: status: %v", ErrBadPayload, err)
+	}
+	if st.State != StateOnline && st.State != StateOffline {
+		return "", "", Status{}, fmt.Errorf("%w: status state %.20q", ErrBadPayload, st.State)
+	}
+	if _, err := time.Parse(time.RFC3339, st.At); err != nil {
+		return "", "", Status{}, fmt.Errorf("%w: status at %.40q", ErrBadPayload, st.At)
+	}
+	if st.AckedSeq > st.HeadSeq {
+		return "", "", Status{}, fmt.Errorf("%w: status acked_seq %d beyond head_seq %d", ErrBadPayload, st.AckedSeq, st.HeadSeq)
+	}
+	return pharmacy, till, st, nil
 }

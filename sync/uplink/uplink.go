@@ -144,7 +144,7 @@ func (u *Uplink) State() State {
 // OnConnect and OnLost are set by Run (a caller's OnConnect and OnLost are
 // still called). It returns an error only for options that can never work.
 func (u *Uplink) Run(ctx context.Context, mo mqttclient.Options) error {
-	mo.Will = &mqttclient.Message{Topic: u.statusTopic, Payload: u.status("offline"), QoS: 1, Retained: true}
+	mo.Will = &mqttclient.Message{Topic: u.statusTopic, Payload: u.status(feed.StateOffline), QoS: 1, Retained: true}
 	onConnect, onLost := mo.OnConnect, mo.OnLost
 	mo.OnConnect = func() {
 		u.setConnected(true)
@@ -167,7 +167,7 @@ func (u *Uplink) Run(ctx context.Context, mo mqttclient.Options) error {
 		return fmt.Errorf("uplink: %w", err)
 	}
 	defer func() {
-		err := c.Publish(mqttclient.Message{Topic: u.statusTopic, Payload: u.status("offline"), QoS: 1, Retained: true}).Wait(statusTimeout)
+		err := c.Publish(mqttclient.Message{Topic: u.statusTopic, Payload: u.status(feed.StateOffline), QoS: 1, Retained: true}).Wait(statusTimeout)
 		if err != nil {
 			u.log.Warn("uplink: publish offline status", "err", err)
 		}
@@ -307,7 +307,7 @@ func (u *Uplink) loop(ctx context.Context, c publisher) {
 			return
 		case <-u.connSig:
 			connected, backoff = true, 1
-			u.publishStatus(c, "online")
+			u.publishStatus(c, feed.StateOnline)
 			if sent > acked {
 				resend("reconnected")
 				deadline = time.Now().Add(u.ackTimeout)

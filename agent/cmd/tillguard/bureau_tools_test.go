@@ -86,12 +86,12 @@ func TestBureauEnroll(t *testing.T) {
 func TestBureauExport(t *testing.T) {
 	dir := t.TempDir()
 	_, key, _ := ed25519.GenerateKey(nil)
-	ar, err := ledger.OpenArchive(filepath.Join(dir, "archive.db"), nil)
+	ar, err := boltarchive.Open(filepath.Join(dir, "archive.db"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var want [][]byte
-	var put []ledger.Incoming
+	var put []archive.Incoming
 	prev := ""
 	for seq := uint64(1); seq <= 3; seq++ {
 		r := feed.Record{Seq: seq, ID: "id" + string(rune('0'+seq)), Prev: prev, Pharmacy: "H1", Till: "T1", Kind: feed.KindSale, At: "2026-03-01T10:00:00+08:00",
@@ -102,10 +102,10 @@ func TestBureauExport(t *testing.T) {
 		}
 		rec, _ := json.Marshal(r)
 		want = append(want, rec)
-		put = append(put, ledger.Incoming{Pharmacy: "H1", Till: "T1", Seq: seq, Rec: rec, Sig: ed25519.Sign(key, rec)})
+		put = append(put, archive.Incoming{Pharmacy: "H1", Till: "T1", Seq: seq, Rec: rec, Sig: ed25519.Sign(key, rec), Parsed: &r})
 		prev = feed.Hash(rec)
 	}
-	if _, err := ar.PutBatch(put); err != nil {
+	if _, err := ar.Put(context.Background(), put); err != nil {
 		t.Fatal(err)
 	}
 	ar.Close()

@@ -6,15 +6,21 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/tillguard/tillguard/internal/password"
+	"github.com/tillguard/tillguard/sync/archive"
+	"github.com/tillguard/tillguard/sync/archive/boltarchive"
+	"github.com/tillguard/tillguard/sync/archive/pgarchive"
 	"github.com/tillguard/tillguard/sync/bureau"
+	"github.com/tillguard/tillguard/sync/console"
 	"github.com/tillguard/tillguard/sync/keys"
-	"github.com/tillguard/tillguard/sync/ledger"
 	"github.com/tillguard/tillguard/sync/mqttclient"
 )
 
@@ -28,8 +34,8 @@ func cmdBureau(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
-	if *f.broker == "" || *f.enroll == "" {
-		fmt.Fprintln(stderr, "bureau: --broker and --enroll are required")
+	if err := f.check(); err != nil {
+		fmt.Fprintf(stderr, "bureau: %v\n", err)
 		return errUsage
 	}
 	log := newLogger(stderr, 0)
@@ -37,27 +43,31 @@ func cmdBureau(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*f.dataDir, 0o700); err != nil {
-		return err
+	var hash []byte
+	if *f.password != "" {
+		if hash, err = readHash(*f.password); err != nil {
+			return err
+		}
 	}
-	ar, err := ledger.OpenArchive(filepath.Join(*f.dataDir, "archive.db"), &ledger.Opts{Log: log})
-	if err != nil {
-		return err
-	}
-	defer ar.Close()
-	b := bureau.New(ar, &bureau.Opts{Enrolled: enrolled, Shared: *f.shared, Log: log})
-	ln, err := net.Listen("tcp", *f.addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	fmt.Fprintf(stdout, "bureau: %d tills enrolled, http://%s/\n", len(enrolled), ln.Addr())
 	mo, err := f.tls()
 	if err != nil {
 		return err
 	}
+	st, err := openBureauStore(ctx, *f.store, *f.dataDir, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	b := bureau.New(st, &bureau.Opts{Enrolled: enrolled, Shared: *f.shared, GapGrace: *f.gapGrace, Log: log})
+	ln, err := net.Listen("tcp", *f.addr)
+	if err != nil {
+		return err
+	}
+	h := console.New(st, &console.Opts{Password: hash, Receiver: func() any { return b.Stats() }, Log: log})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	go srv.Serve(ln)
+	defer srv.Close()
+	fmt.Fprintf(stdout, "bureau: %d tills enrolled, store %s, console http://%s/\n", len(enrolled), storeName(*f.store, *f.dataDir), ln.Addr())
 	mo.Broker, mo.ClientID, mo.Log = *f.broker, *f.clientID, log
 	err = b.Run(ctx, *mo)
 	if errors.Is(err, context.Canceled) {
@@ -66,11 +76,49 @@ func cmdBureau(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	return err
 }
 
+// openBureauStore opens the production store named by a postgres:// URL,
+// or else the embedded archive in dataDir.
+func openBureauStore(ctx context.Context, store, dataDir string, log *slog.Logger) (archive.Store, error) {
+	opts := &archive.Opts{Log: log}
+	if store != "" {
+		return pgarchive.Open(ctx, store, opts)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	return boltarchive.Open(filepath.Join(dataDir, "archive.db"), opts)
+}
+
+// storeName says which store is in use, without a password.
+func storeName(store, dataDir string) string {
+	if store == "" {
+		return filepath.Join(dataDir, "archive.db")
+	}
+	if i := strings.Index(store, "@"); i >= 0 {
+		if j := strings.Index(store, "://"); j >= 0 && j < i {
+			if k := strings.Index(store[j+3:i], ":"); k >= 0 {
+				return store[:j+3+k] + ":…" + store[i:]
+			}
+		}
+	}
+	return store
+}
+
+// readHash reads a password hash file made by `tillguard password`.
+func readHash(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("password hash: %w", err)
+	}
+	return []byte(strings.TrimSpace(string(b))), nil
+}
+
 // bureauSettings are the values of `tillguard bureau`'s flags.
 type bureauSettings struct {
-	broker, dataDir, addr, enroll, clientID *string
-	shared                                  *bool
-	tls                                     func() (*mqttclient.Options, error)
+	broker, store, dataDir, addr, enroll, clientID, password *string
+	shared                                                   *bool
+	gapGrace                                                 *time.Duration
+	tls                                                      func() (*mqttclient.Options, error)
 }
 
 // bureauFlags are the flags of `tillguard bureau` (deploy/bureau.conf is
@@ -80,11 +128,37 @@ func bureauFlags() (*flag.FlagSet, bureauSettings) {
 	fs.String("config", "", "config file of `name = value` lines (flags win)")
 	return fs, bureauSettings{
 		broker:   fs.String("broker", "", "tcp://host:port or ssl://host:port (required)"),
-		dataDir:  fs.String("data-dir", "./bureau-data", "the bureau's store"),
-		addr:     fs.String("http", "127.0.0.1:8090", "listen address of the status and export API"),
+		store:    fs.String("store", "", "postgres://user@host:port/db?sslmode=… for the production store; empty = the embedded archive in --data-dir"),
+		dataDir:  fs.String("data-dir", "./bureau-data", "the embedded archive's directory (without --store)"),
+		addr:     fs.String("http", "127.0.0.1:8090", "listen address of the console and its API"),
+		password: fs.String("password", "", "file holding the console's password hash (tillguard password): needed for an --http beyond loopback"),
 		enroll:   fs.String("enroll", "", "directory of enrolled till public keys (<pharmacy>.<till>.pub)"),
-		shared:   fs.Bool("shared", false, "consume through a shared subscription, so several receivers split the load"),
+		shared:   fs.Bool("shared", false, "consume through a shared subscription, so several receivers split the load (one --store for all)"),
 		clientID: fs.String("client-id", "tillguard-bureau", "MQTT client id (distinct per receiver with --shared)"),
+		gapGrace: fs.Duration("gap-grace", archive.DefaultGapGrace, "how long a hole in a till's records may stay open before it is a gap alarm"),
 		tls:      tlsFlags(fs),
 	}
+}
+
+// check lists every problem with the settings at once.
+func (f bureauSettings) check() error {
+	var errs []error
+	if *f.broker == "" {
+		errs = append(errs, errors.New("--broker is required (tcp://host:port or ssl://host:port)"))
+	}
+	if *f.enroll == "" {
+		errs = append(errs, errors.New("--enroll is required (the directory of enrolled till keys)"))
+	}
+	if s := *f.store; s != "" && !strings.HasPrefix(s, "postgres://") && !strings.HasPrefix(s, "postgresql://") {
+		errs = append(errs, fmt.Errorf("--store %q: want postgres://user@host:port/db?sslmode=…, or nothing for the embedded archive", s))
+	}
+	if *f.password == "" {
+		if host, _, _ := net.SplitHostPort(*f.addr); host != "localhost" && !password.Loopback(*f.addr) {
+			errs = append(errs, fmt.Errorf("--http %q: only loopback addresses are served without --password (a hash made by tillguard password)", *f.addr))
+		}
+	}
+	if *f.gapGrace < time.Minute {
+		errs = append(errs, fmt.Errorf("--gap-grace %v: want a minute or more, time for tills to send again", *f.gapGrace))
+	}
+	return errors.Join(errs...)
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/tillguard/tillguard/sync/bundle"
 	"github.com/tillguard/tillguard/sync/bureau"
 	"github.com/tillguard/tillguard/sync/keys"
-	"github.com/tillguard/tillguard/sync/ledger"
 	"github.com/tillguard/tillguard/sync/mqttclient"
 )
 
@@ -65,9 +64,10 @@ func cmdBureauEnroll(_ context.Context, args []string, stdout, stderr io.Writer)
 	return nil
 }
 
-func cmdBureauExport(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdBureauExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bureau export", flag.ContinueOnError)
-	dataDir := fs.String("data-dir", "./bureau-data", "the bureau's store (the bureau must be stopped, or use its HTTP API)")
+	store := fs.String("store", "", "postgres://… of the production store; empty = the embedded archive in --data-dir")
+	dataDir := fs.String("data-dir", "./bureau-data", "the embedded archive's directory (the bureau must be stopped, or use its HTTP API)")
 	format := fs.String("format", bureau.FormatJSONL, "jsonl or csv")
 	pharmacy := fs.String("pharmacy", "", "only this pharmacy's till (with --till)")
 	till := fs.String("till", "", "only this till (with --pharmacy)")
@@ -75,16 +75,17 @@ func cmdBureauExport(_ context.Context, args []string, stdout, stderr io.Writer)
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
-	path := filepath.Join(*dataDir, "archive.db")
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("bureau export: %w", err) // never create an empty archive here
+	if *store == "" {
+		if _, err := os.Stat(filepath.Join(*dataDir, "archive.db")); err != nil {
+			return fmt.Errorf("bureau export: %w", err) // never create an empty archive here
+		}
 	}
-	ar, err := ledger.OpenArchive(path, nil)
+	st, err := openBureauStore(ctx, *store, *dataDir, nil)
 	if err != nil {
 		return err
 	}
-	defer ar.Close()
-	return bureau.Export(stdout, ar, *format, bureau.ExportFilter{Pharmacy: *pharmacy, Till: *till, FromSeq: *from})
+	defer st.Close()
+	return bureau.Export(ctx, stdout, st, *format, bureau.ExportFilter{Pharmacy: *pharmacy, Till: *till, FromSeq: *from})
 }
 
 func cmdBureauKeygen(_ context.Context, args []string, stdout, stderr io.Writer) error {

@@ -540,8 +540,12 @@ func (s *suite) tills(t *testing.T) {
 	if err := st.SetStatus(ctx, "P1", "T1", feed.Status{State: "online", HeadSeq: 9, AckedSeq: 2, At: "2025-03-02T18:00:00+08:00"}); err != nil {
 		t.Fatalf("SetStatus: %v", err)
 	}
-	// An older status does not replace a newer one.
-	if err := st.SetStatus(ctx, "P1", "T1", feed.Status{State: "offline", HeadSeq: 3, At: "2025-03-02T17:00:00+08:00"}); err != nil {
+	// A will carries the time its till connected, older than its online
+	// status: the latest message wins.
+	if err := st.SetStatus(ctx, "P1", "T2", feed.Status{State: "online", HeadSeq: 3, At: "2025-03-02T18:00:00+08:00"}); err != nil {
+		t.Fatalf("SetStatus: %v", err)
+	}
+	if err := st.SetStatus(ctx, "P1", "T2", feed.Status{State: "offline", HeadSeq: 2, At: "2025-03-02T17:00:00+08:00"}); err != nil {
 		t.Fatalf("SetStatus: %v", err)
 	}
 	list, err := st.Tills(ctx, archive.TillQuery{})
@@ -558,6 +562,9 @@ func (s *suite) tills(t *testing.T) {
 	p1t1 := list[0]
 	if p1t1.Status == nil || p1t1.Status.State != "online" || p1t1.Status.HeadSeq != 9 || p1t1.Behind() != 7 || p1t1.Contiguous != 2 || p1t1.Count != 2 {
 		t.Fatalf("P1/T1 %+v (status %+v)", p1t1, p1t1.Status)
+	}
+	if st := list[1].Status; st == nil || st.State != "offline" || st.HeadSeq != 2 {
+		t.Fatalf("P1/T2 status %+v, want the will", st)
 	}
 	if !p1t1.LastSeen.Equal(seen) || !list[3].LastSeen.Equal(clk.Now()) || list[3].Contiguous != 3 {
 		t.Fatalf("last seen %v and %v, want %v and %v", p1t1.LastSeen, list[3].LastSeen, seen, clk.Now())
