@@ -62,7 +62,8 @@ bench: deps ## SPEC.md §8 budgets, each against baselines measured in the same 
 	@{ \
 		$(GO) test -run='^$$' -bench='^BenchmarkBudgetDecision$$' -timeout=10m ./sync/ledger; \
 		$(GO) test -run='^$$' -bench='^BenchmarkBudgetCommit$$' -benchtime=2000x ./sync/ledger; \
-		$(GO) test -run='^$$' -bench='^BenchmarkBudget(Drain|Process)$$' -benchtime=1x -timeout=20m ./sync/ledger; \
+		$(GO) test -run='^$$' -bench='^BenchmarkBudget(Drain|Process)$$' -benchtime=1x -timeout=20m ./internal/systembench; \
+		$(GO) test -run='^$$' -bench='^BenchmarkBudgetIngest$$' -benchtime=1x -timeout=20m ./internal/systembench; \
 	} 2>&1 | $(GO) run ./internal/benchtable
 
 faults: deps ## fault campaign: kills, broker, unplug, disk full; tillguard vs a mosquitto bridge, one table

@@ -64,6 +64,8 @@ var budgets = []budget{
 		context: []string{"drain-rec/s", "paho-rec/s", "till-cpu-µs/rec", "bureau-cpu-µs/rec"}},
 	{name: "backlog drain ÷ mosquitto bridge with persistence (100k)", metric: "drain/bridge", op: above, bound: 1,
 		context: []string{"drain-rec/s", "bridge-rec/s"}},
+	{name: "bureau ingest into PostgreSQL, backlog of 10 000 tills", metric: "pg-ingest-rec/s", op: atLeast, bound: 5000, unit: " rec/s",
+		context: []string{"bolt-ingest-rec/s", "pg/bolt", "ms-ack-p50", "ms-ack-p99"}},
 	{name: "resident memory of tillguard run, idle", metric: "MB-rss-idle", op: below, bound: 20, unit: "MB"},
 	{name: "resident memory of tillguard run, peak draining 100k", metric: "MB-rss-peak-drain", op: below, bound: 60, unit: "MB",
 		context: []string{"MB-anon-peak-drain"}},

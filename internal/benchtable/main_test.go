@@ -40,6 +40,7 @@ const allWithin = `BenchmarkBudgetDecision-2 100 9000 ns/op 8.1 µs-median-1k-li
 BenchmarkBudgetCommit-2 10 1 ns/op 1.10 commit/bare
 BenchmarkBudgetDrain-2 1 1 ns/op 0.61 drain/paho 1.8 drain/bridge 7000 drain-rec/s 11000 paho-rec/s 3900 bridge-rec/s
 BenchmarkBudgetProcess-2 1 1 ns/op 11.2 MB-rss-idle 31.5 MB-rss-peak-drain 42 ms-start-to-ready
+BenchmarkBudgetIngest-2 1 1 ns/op 6100 pg-ingest-rec/s 9000 bolt-ingest-rec/s 0.68 pg/bolt 9 ms-ack-p50 30 ms-ack-p99
 `
 
 func TestRun(t *testing.T) {
@@ -51,11 +52,12 @@ func TestRun(t *testing.T) {
 	}{
 		{"all within", allWithin, true,
 			[]string{"8.400µs", "< 20µs", "0.0576%", "< 0.2%", "1.037", "≤ 1.5", "1.100", "≤ 1.3", "0.6100", "≥ 0.5", "1.800", "> 1",
-				"11.200MB", "< 20MB", "31.500MB", "< 60MB", "42.000ms", "< 300ms", "drain-rec/s 7000, paho-rec/s 11000", "µs-median-1k-lines 8.100"}},
+				"11.200MB", "< 20MB", "31.500MB", "< 60MB", "42.000ms", "< 300ms", "≥ 5000 rec/s", "ms-ack-p99 30", "drain-rec/s 7000, paho-rec/s 11000", "µs-median-1k-lines 8.100"}},
 		{"commit over", strings.Replace(allWithin, "1.10 commit/bare", "1.31 commit/bare", 1), false, []string{"1.310", "OVER BUDGET"}},
 		{"drain under", strings.Replace(allWithin, "0.61 drain/paho", "0.2 drain/paho", 1), false, []string{"0.2000", "OVER BUDGET"}},
 		{"bridge level is not faster", strings.Replace(allWithin, "1.8 drain/bridge", "1 drain/bridge", 1), false, []string{"OVER BUDGET"}},
 		{"rss at the bound", strings.Replace(allWithin, "11.2 MB-rss-idle", "20 MB-rss-idle", 1), false, []string{"OVER BUDGET"}},
+		{"ingest too slow", strings.Replace(allWithin, "6100 pg-ingest-rec/s", "4999 pg-ingest-rec/s", 1), false, []string{"4999", "OVER BUDGET"}},
 		{"one missing", strings.Replace(allWithin, "42 ms-start-to-ready", "", 1), false, []string{"NOT RUN"}},
 		{"nothing ran", "PASS\n", false, []string{"NOT RUN"}},
 	}

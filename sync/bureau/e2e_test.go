@@ -199,6 +199,38 @@ func alarmsOf(t testing.TB, st archive.Store) []archive.Alarm {
 	return as
 }
 
+// attacker connects a client that publishes on any till's tx topic, as
+// anyone the broker lets in could, and returns it with its publish.
+func attacker(t testing.TB, br *brokertest.Broker) (*mqttclient.Client, func(pharmacy, till string, rec, sig []byte)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	atk, err := mqttclient.Connect(ctx, mqttclient.Options{Broker: br.URL(), ClientID: "attacker", CleanSession: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(atk.Close)
+	return atk, func(pharmacy, till string, rec, sig []byte) {
+		t.Helper()
+		payload, err := feed.Seal(rec, sig)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := atk.Publish(mqttclient.Message{Topic: feed.TillTopic(pharmacy, till, feed.LeafTx), Payload: payload, QoS: 1}).Wait(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func marshalRecord(t testing.TB, r *feed.Record) []byte {
+	t.Helper()
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func TestEndToEnd_drainsOutbox(t *testing.T) {
 	br := brokertest.Start(t)
 	tl := newTill(t, "H33010000001", "T1")
@@ -332,13 +364,7 @@ func TestEndToEnd_attacks(t *testing.T) {
 	until(t, waitLong, "genuine records acked", drained(t, tl))
 	up.stop(t) // the attacker has the topic to itself
 
-	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
-	defer cancel()
-	atk, err := mqttclient.Connect(ctx, mqttclient.Options{Broker: br.URL(), ClientID: "attacker", CleanSession: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer atk.Close()
+	atk, publish := attacker(t, br)
 	var mu sync.Mutex
 	acks := map[string][]uint64{}
 	if err := atk.Subscribe(feed.Root+"/+/+/"+feed.LeafAck, 1, func(m mqttclient.Message) {
@@ -352,16 +378,6 @@ func TestEndToEnd_attacks(t *testing.T) {
 		mu.Unlock()
 	}); err != nil {
 		t.Fatal(err)
-	}
-	publish := func(pharmacy, tillName string, rec, sig []byte) {
-		t.Helper()
-		payload, err := feed.Seal(rec, sig)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := atk.Publish(mqttclient.Message{Topic: feed.TillTopic(pharmacy, tillName, feed.LeafTx), Payload: payload, QoS: 1}).Wait(10 * time.Second); err != nil {
-			t.Fatal(err)
-		}
 	}
 	e2, _ := tl.l.Get(2)
 	e3, _ := tl.l.Get(3)

@@ -28,7 +28,7 @@ var (
 	errNoReceiver = &apiError{Status: http.StatusNotFound, Code: "no_receiver",
 		ZH: "此进程没有接收器", EN: "no receiver runs in this process"}
 	errMethod = &apiError{Status: http.StatusMethodNotAllowed, Code: "method_not_allowed",
-		ZH: "只支持 GET 请求", EN: "only GET is served here"}
+		ZH: "不支持此请求方法", EN: "this method is not served here"}
 	errUnauthorized = &apiError{Status: http.StatusUnauthorized, Code: "unauthorized",
 		ZH: "需要分析员密码", EN: "the analysts' password is required"}
 	errLoopbackOnly = &apiError{Status: http.StatusForbidden, Code: "loopback_only",
@@ -45,11 +45,8 @@ var (
 )
 
 func writeError(w http.ResponseWriter, e *apiError) {
-	switch e {
-	case errUnauthorized:
+	if e == errUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="tillguard bureau", charset="UTF-8"`)
-	case errMethod:
-		w.Header().Set("Allow", "GET, HEAD")
 	}
 	writeJSON(w, e.Status, e)
 }

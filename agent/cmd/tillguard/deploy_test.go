@@ -22,7 +22,8 @@ func TestDeploy_sampleConfigsParse(t *testing.T) {
 		want map[string]string
 	}{
 		{"tillguard.conf", runFS, map[string]string{"pharmacy": "H33010200001", "till": "T01", "region": "330100", "retention": "90d", "min-free": "64MiB"}},
-		{"bureau.conf", bureauFS, map[string]string{"enroll": "/etc/tillguard/tills", "shared": "false"}},
+		{"bureau.conf", bureauFS, map[string]string{"enroll": "/etc/tillguard/tills", "shared": "true", "gap-grace": "10m0s",
+			"store": "postgres://tillguard@db.bureau.example:5432/tillguard?sslmode=verify-full"}},
 	} {
 		f, err := os.Open(filepath.Join("..", "..", "..", "deploy", tt.file))
 		if err != nil {

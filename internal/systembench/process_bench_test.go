@@ -1,4 +1,4 @@
-package ledger_test
+package systembench_test
 
 import (
 	"bufio"
@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tillguard/tillguard/internal/brokertest"
+	"github.com/tillguard/tillguard/sync/archive/boltarchive"
 	"github.com/tillguard/tillguard/sync/bureau"
 	"github.com/tillguard/tillguard/sync/keys"
 	"github.com/tillguard/tillguard/sync/ledger"
@@ -119,7 +120,7 @@ type drainUse struct {
 // the till's ledger is acknowledged to its head, adds what it used to u,
 // and returns the time from exec.
 func drainProcess(b *testing.B, bin, dir, url, pharmacy, till string, pub ed25519.PublicKey, u *drainUse) time.Duration {
-	ar, err := ledger.OpenArchive(filepath.Join(b.TempDir(), "bureau.db"), nil)
+	ar, err := boltarchive.Open(filepath.Join(b.TempDir(), "bureau.db"), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
