@@ -12,6 +12,7 @@ import (
 
 	"github.com/tillguard/tillguard/agent/session"
 	"github.com/tillguard/tillguard/agent/web"
+	"github.com/tillguard/tillguard/internal/boltdb"
 	"github.com/tillguard/tillguard/sync/feed"
 	"github.com/tillguard/tillguard/sync/ledger"
 )
@@ -92,12 +93,7 @@ func quarantine(path string, now time.Time) (string, error) {
 	if err := os.Rename(path, q); err != nil {
 		return "", fmt.Errorf("agent: quarantine ledger: %w", err)
 	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return q, fmt.Errorf("agent: quarantine ledger: sync dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := boltdb.SyncDir(filepath.Dir(path)); err != nil {
 		return q, fmt.Errorf("agent: quarantine ledger: sync dir: %w", err)
 	}
 	return q, nil

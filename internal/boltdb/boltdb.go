@@ -17,24 +17,6 @@ type (
 	Bucket  = bolt.Bucket
 	Cursor  = bolt.Cursor
 	Options = bolt.Options
-	Stats   = bolt.Stats
-)
-
-// bbolt's errors that a caller's transaction function may meet and branch
-// on; ErrDatabaseNotOpen and ErrTimeout come out of this package as
-// ErrClosed and ErrLocked.
-var (
-	ErrBucketExists   = berrors.ErrBucketExists
-	ErrBucketNotFound = berrors.ErrBucketNotFound
-	ErrKeyTooLarge    = berrors.ErrKeyTooLarge
-	ErrValueTooLarge  = berrors.ErrValueTooLarge
-	ErrTxClosed       = berrors.ErrTxClosed
-)
-
-// Limits of bbolt keys and values.
-const (
-	MaxKeySize   = bolt.MaxKeySize
-	MaxValueSize = bolt.MaxValueSize
 )
 
 // LockTimeout bounds the wait for another process's lock on a file, so a

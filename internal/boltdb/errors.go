@@ -3,6 +3,8 @@ package boltdb
 import (
 	"errors"
 	"fmt"
+
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Errors callers branch on. Every error the package returns wraps at most
@@ -25,6 +27,17 @@ var (
 
 	// ErrClosed: the database was closed.
 	ErrClosed = errors.New("boltdb: closed")
+)
+
+// bbolt's errors that a caller's transaction function may meet and branch
+// on; ErrDatabaseNotOpen and ErrTimeout come out of this package as
+// ErrClosed and ErrLocked.
+var (
+	ErrBucketExists   = berrors.ErrBucketExists
+	ErrBucketNotFound = berrors.ErrBucketNotFound
+	ErrKeyTooLarge    = berrors.ErrKeyTooLarge
+	ErrValueTooLarge  = berrors.ErrValueTooLarge
+	ErrTxClosed       = berrors.ErrTxClosed
 )
 
 // FormatError is a file of another format than the schema's.

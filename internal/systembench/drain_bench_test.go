@@ -115,7 +115,7 @@ func appendBacklog(b *testing.B, l *ledger.Ledger, pharmacy, till string, n int)
 		for j := range rs {
 			rs[j] = drainSale(pharmacy, till, i+j)
 		}
-		if err := ledger.AppendBatch(l, rs); err != nil {
+		if _, err := l.AppendBatch(rs); err != nil {
 			b.Fatal(err)
 		}
 	}

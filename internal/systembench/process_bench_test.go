@@ -87,9 +87,8 @@ func buildTillguard(b *testing.B) string {
 
 // tillBacklog makes a till data dir (its key, a ledger holding the
 // drainBacklog sales of drainSale) and returns it with the till's public
-// key. It starts bin on it once, offline: that first start builds the
-// ledger's history index, which AppendBatch leaves out and Append would
-// have kept all along, so it is no start a till makes.
+// key. It starts bin on it once, offline, so that what only a first start
+// does is not part of the starts the benchmark times.
 func tillBacklog(b *testing.B, bin, pharmacy, till string) (string, ed25519.PublicKey) {
 	b.Helper()
 	dir := b.TempDir()

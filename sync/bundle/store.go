@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/tillguard/tillguard/internal/boltdb"
 )
 
 // FileName is the last accepted bundle's file in the till's data dir.
@@ -35,15 +37,7 @@ func Save(dir string, payload []byte) error {
 		os.Remove(tmp)
 		return fmt.Errorf("bundle: save: %w", err)
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("bundle: save: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := boltdb.SyncDir(dir); err != nil {
 		return fmt.Errorf("bundle: save: %w", err)
 	}
 	return nil

@@ -15,35 +15,35 @@ import (
 // till's ledger through loopback mosquitto to the bureau (publish, verify,
 // store, ack, clear the outbox). One op is one record, so ns/op compares
 // directly with mqttclient's BenchmarkBarePaho (SPEC.md §8). Building the
-// backlog (one fsync per record) is not timed.
+// backlog is not timed.
 func BenchmarkDrain(b *testing.B) {
 	br := brokertest.Start(b)
 	tl := newTill(b, "H33010000001", "T1")
-	tl.appendN(b, b.N)
-	e, err := tl.l.Get(1)
+	tl.Backlog(b, b.N)
+	e, err := tl.L.Get(1)
 	if err != nil {
 		b.Fatal(err)
 	}
 	payload, _ := feed.Seal(e.Rec, e.Sig)
 	st, _ := openStore(b)
-	bu := bureau.New(st, &bureau.Opts{Enrolled: map[string]ed25519.PublicKey{"H33010000001/T1": tl.pub()}})
+	bu := bureau.New(st, &bureau.Opts{Enrolled: map[string]ed25519.PublicKey{"H33010000001/T1": tl.Pub()}})
 	startBureau(b, bu, br.URL(), "bureau")
-	u := uplink.New(tl.l, tl.pharmacy, tl.name, nil)
+	u := uplink.New(tl.L, tl.Pharmacy, tl.Name, nil)
 
 	b.SetBytes(int64(len(payload)))
 	b.ResetTimer()
 	start := time.Now()
 	up := startUplink(b, u, br.URL(), "till-1")
 	deadline := start.Add(10 * time.Minute)
-	for tl.l.Acked() < uint64(b.N) {
+	for tl.L.Acked() < uint64(b.N) {
 		if time.Now().After(deadline) {
-			b.Fatalf("drained %d of %d", tl.l.Acked(), b.N)
+			b.Fatalf("drained %d of %d", tl.L.Acked(), b.N)
 		}
 		time.Sleep(time.Millisecond)
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
-	up.stop(b)
+	up.Stop(b)
 	if st := u.State(); st.Resends != 0 {
 		b.Logf("uplink resent %d times", st.Resends)
 	}

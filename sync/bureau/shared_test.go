@@ -35,7 +35,7 @@ type receiver struct {
 	id string
 	st archive.Store
 	b  *bureau.Bureau
-	r  *runner
+	r  *tilltest.Runner
 }
 
 func newProvince(t *testing.T, tills, backlog int) *province {
@@ -43,26 +43,11 @@ func newProvince(t *testing.T, tills, backlog int) *province {
 	p := &province{br: brokertest.Start(t), dsn: pgtest.NewDB(t), enrolled: map[string]ed25519.PublicKey{}}
 	for i := range tills {
 		tl := newTill(t, fmt.Sprintf("H%011d", i+1), "T1")
-		tl.backlog(t, backlog)
+		tl.Backlog(t, backlog)
 		p.tills = append(p.tills, tl)
-		p.enrolled[tl.pharmacy+"/"+tl.name] = tl.pub()
+		p.enrolled[tl.Pharmacy+"/"+tl.Name] = tl.Pub()
 	}
 	return p
-}
-
-// backlog appends n sales to the till's ledger, as if the network had been
-// away while they were made.
-func (tl *till) backlog(t testing.TB, n int) {
-	t.Helper()
-	for i := 0; i < n; i += 500 {
-		rs := make([]*feed.Record, min(500, n-i))
-		for j := range rs {
-			rs[j] = sale(tl.pharmacy, tl.name, i+j)
-		}
-		if err := tl.l.AppendBatch(rs); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 func (p *province) openStore(t *testing.T) archive.Store {
@@ -91,7 +76,7 @@ func (p *province) startReceiver(t *testing.T, i int) {
 
 func (p *province) startTills(t *testing.T) {
 	for i, tl := range p.tills {
-		u := uplink.New(tl.l, tl.pharmacy, tl.name, &uplink.Opts{AckTimeout: time.Second})
+		u := uplink.New(tl.L, tl.Pharmacy, tl.Name, &uplink.Opts{AckTimeout: time.Second})
 		startUplink(t, u, p.br.URL(), fmt.Sprintf("till-%d", i+1))
 	}
 }
@@ -129,8 +114,8 @@ func (p *province) check(t *testing.T) {
 	for _, rc := range p.recv {
 		stored += rc.b.Stats().Stored
 	}
-	if stored > uint64(len(p.tills))*p.tills[0].l.Head() {
-		t.Errorf("receivers stored %d records, more than the %d there are", stored, uint64(len(p.tills))*p.tills[0].l.Head())
+	if stored > uint64(len(p.tills))*p.tills[0].L.Head() {
+		t.Errorf("receivers stored %d records, more than the %d there are", stored, uint64(len(p.tills))*p.tills[0].L.Head())
 	}
 }
 
@@ -161,7 +146,7 @@ func TestShared_receiverRestarted(t *testing.T) {
 	}
 	p.startTills(t)
 	until(t, time.Minute, "a fifth acknowledged", p.acked(scaleTills*scaleBacklog/5))
-	p.recv[1].r.stop(t)
+	p.recv[1].r.Stop(t)
 	until(t, time.Minute, "more acknowledged without it", p.acked(scaleTills*scaleBacklog/2))
 	p.startReceiver(t, 1)
 	until(t, 5*time.Minute, "every outbox drained", p.drained(t))
@@ -188,7 +173,7 @@ func (p *province) acked(n int) func() bool {
 	return func() bool {
 		var sum uint64
 		for _, tl := range p.tills {
-			sum += tl.l.Acked()
+			sum += tl.L.Acked()
 		}
 		return sum >= uint64(n)
 	}
@@ -206,10 +191,10 @@ func TestShared_alarmsOutliveReceivers(t *testing.T) {
 	p.startTills(t)
 	until(t, waitLong, "the backlog acknowledged", p.drained(t))
 	tl := p.tills[0]
-	e2, _ := tl.l.Get(2)
-	e3, _ := tl.l.Get(3)
+	e2, _ := tl.L.Get(2)
+	e3, _ := tl.L.Get(3)
 	_, otherKey, _ := ed25519.GenerateKey(nil)
-	forged := sale(tl.pharmacy, tl.name, 9)
+	forged := sale(tl.Pharmacy, tl.Name, 9)
 	forged.Seq, forged.ID, forged.Prev, forged.At = 4, "forged", feed.Hash(e3.Rec), "2025-03-01T09:00:00+08:00"
 	forgedRec := marshalRecord(t, forged)
 	var conflict feed.Record
@@ -220,9 +205,9 @@ func TestShared_alarmsOutliveReceivers(t *testing.T) {
 	conflictRec := marshalRecord(t, &conflict)
 	_, pub := attacker(t, p.br)
 	for range 5 { // every kind many times: tills and attackers resend
-		pub(tl.pharmacy, tl.name, forgedRec, ed25519.Sign(otherKey, forgedRec))
-		pub(tl.pharmacy, tl.name, e2.Rec, e2.Sig) // a replay: stored already, no alarm
-		pub(tl.pharmacy, tl.name, conflictRec, ed25519.Sign(tl.key, conflictRec))
+		pub(tl.Pharmacy, tl.Name, forgedRec, ed25519.Sign(otherKey, forgedRec))
+		pub(tl.Pharmacy, tl.Name, e2.Rec, e2.Sig) // a replay: stored already, no alarm
+		pub(tl.Pharmacy, tl.Name, conflictRec, ed25519.Sign(tl.Key, conflictRec))
 	}
 	st := p.openStore(t)
 	want := map[string]bool{archive.AlarmBadSignature: true, archive.AlarmConflict: true}
@@ -235,7 +220,7 @@ func TestShared_alarmsOutliveReceivers(t *testing.T) {
 	}
 	until(t, waitLong, "both alarms, each raised five times", func() bool { return counted(alarmsOf(t, st)) == 10 })
 	for i := range p.recv {
-		p.recv[i].r.stop(t)
+		p.recv[i].r.Stop(t)
 		p.recv[i].st.Close()
 		p.recv[i].st = nil
 		p.startReceiver(t, i)
@@ -249,7 +234,7 @@ func TestShared_alarmsOutliveReceivers(t *testing.T) {
 			t.Errorf("alarm %+v, want a bad_signature or conflict on its record, raised five times", a)
 		}
 	}
-	if w, _ := st.Watermark(context.Background(), tl.pharmacy, tl.name); w.Seq != 3 {
+	if w, _ := st.Watermark(context.Background(), tl.Pharmacy, tl.Name); w.Seq != 3 {
 		t.Errorf("watermark %d, want 3", w.Seq)
 	}
 }

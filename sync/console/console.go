@@ -146,12 +146,13 @@ func (s *server) access(next http.Handler) http.Handler {
 			}
 			ok, wait := s.guard.Check(r.RemoteAddr, pw)
 			if wait > 0 {
-				s.log.Warn("console: client locked out after wrong passwords", "client", password.ClientKey(r.RemoteAddr), "for", wait)
+				// Not logged: a locked-out client could fill the log.
 				writeLockedOut(w, wait)
 				return
 			}
 			if !ok {
-				s.log.Info("console: wrong password", "client", password.ClientKey(r.RemoteAddr))
+				// At most password.MaxFailures a lockout per client.
+				s.log.Warn("console: wrong password", "client", password.ClientKey(r.RemoteAddr))
 				writeError(w, errUnauthorized)
 				return
 			}

@@ -20,10 +20,11 @@
 //	GET /static/console.css
 //
 // Listings take limit (1 … archive.MaxLimit, larger is cut to it, default
-// archive.DefaultLimit) and, when a page is full, answer with a
-// `Link: <…>; rel="next"` header to the next one. The API serves records
-// as signed, names and card numbers included: it is for machines holding
-// the credential. The page masks names and card numbers (feed.MaskName,
+// archive.DefaultLimit). /api/tills and /api/alarms answer a full page with
+// a `Link: <…>; rel="next"` header to the next one; /api/records streams,
+// and its reader pages with from_seq one past the last seq it got. The API
+// serves records as signed, names and card numbers included: it is for
+// machines holding the credential. The page masks names and card numbers (feed.MaskName,
 // feed.MaskCardNo) and needs no JavaScript.
 //
 // Every error is {"error":"<code>","message_zh":"…","message_en":"…"}:

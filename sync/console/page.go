@@ -194,8 +194,7 @@ func (s *server) pageData(ctx context.Context, q, form url.Values, now time.Time
 	if _, given, _ := timeParam(q, "since", loc, false); !given {
 		aq.Since = startOfDay(now).AddDate(0, 0, 1-sinceDays)
 	}
-	_, latest := q["after_id"]
-	latest = !latest
+	_, browsing := q["after_id"] // else the latest, newest first
 	from, to, e := period(q, now)
 	if e != nil {
 		return nil, e
@@ -226,7 +225,7 @@ func (s *server) pageData(ctx context.Context, q, form url.Values, now time.Time
 
 	var err error
 	if err = s.tillRows(ctx, d, q, tq, loc); err == nil {
-		if err = s.alarmRows(ctx, d, q, aq, latest, loc); err == nil {
+		if err = s.alarmRows(ctx, d, q, aq, !browsing, loc); err == nil {
 			if err = s.blockedRows(ctx, d, tq.Pharmacy, from, to); err == nil && sq != nil {
 				err = s.searchRows(ctx, d, *sq, loc)
 			}
@@ -271,12 +270,15 @@ func pageURL(q url.Values, set map[string][]string) string {
 	return "/?" + out.Encode()
 }
 
+// recordsURL links to a till's records from seq on; the parameters in the
+// order the API's doc lists them.
 func recordsURL(pharmacy, till string, from uint64, limit int) string {
-	v := url.Values{"pharmacy": {pharmacy}, "till": {till}, "from_seq": {strconv.FormatUint(from, 10)}}
+	u := "/api/records?pharmacy=" + url.QueryEscape(pharmacy) + "&till=" + url.QueryEscape(till) +
+		"&from_seq=" + strconv.FormatUint(from, 10)
 	if limit > 0 {
-		v.Set("limit", strconv.Itoa(limit))
+		u += "&limit=" + strconv.Itoa(limit)
 	}
-	return "/api/records?" + v.Encode()
+	return u
 }
 
 func ts(t time.Time, loc *time.Location) string {
@@ -302,7 +304,7 @@ func (s *server) tillRows(ctx context.Context, d *pageData, q url.Values, tq arc
 	}
 	for _, t := range tills {
 		row := tillRow{tillJSON: tillOut(t), State: "unknown", Head: "—", LastSeen: ts(t.LastSeen, loc),
-			RecordsAt: recordsURL(t.Pharmacy, t.Till, t.Contiguous+1, 0)}
+			RecordsAt: recordsURL(t.Pharmacy, t.Till, 1, 0)}
 		if t.Status != nil {
 			row.Head = strconv.FormatUint(t.Status.HeadSeq, 10)
 			row.StatusAt = recordTime(t.Status.At, loc)

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/tillguard/tillguard/internal/boltdb"
 )
 
 // CreateKeyFile writes a new Ed25519 key to path (PEM PKCS#8, mode 0600)
@@ -24,7 +26,7 @@ func CreateKeyFile(path string) (ed25519.PrivateKey, error) {
 	if err := os.Link(tmp, path); err != nil {
 		return nil, fmt.Errorf("keys: create %s: %w", path, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := boltdb.SyncDir(dir); err != nil {
 		return nil, fmt.Errorf("keys: create %s: %w", path, err)
 	}
 	return key, nil

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tillguard/tillguard/internal/boltdb"
 	"github.com/tillguard/tillguard/sync/feed"
 )
 
@@ -58,7 +59,7 @@ func LoadOrCreate(dir string) (ed25519.PrivateKey, error) {
 		}
 		return nil, fmt.Errorf("keys: create %s: %w", path, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := boltdb.SyncDir(dir); err != nil {
 		return nil, fmt.Errorf("keys: create %s: %w", path, err)
 	}
 	return key, nil
@@ -86,7 +87,7 @@ func Rotate(dir string) (ed25519.PrivateKey, error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return nil, fmt.Errorf("keys: rotate: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := boltdb.SyncDir(dir); err != nil {
 		return nil, fmt.Errorf("keys: rotate: %w", err)
 	}
 	return key, nil
@@ -206,18 +207,6 @@ func writeTemp(dir, pattern string, data []byte, mode os.FileMode) (string, erro
 	return name, nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // PublicBase64 returns pub in standard base64, as `tillguard keys show`
 // prints it and enrolment files hold it.
 func PublicBase64(pub ed25519.PublicKey) string {
@@ -265,7 +254,7 @@ func Enroll(dir, pharmacy, till string, pub ed25519.PublicKey) error {
 		os.Remove(tmp)
 		return fmt.Errorf("keys: enroll %s/%s: %w", pharmacy, till, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := boltdb.SyncDir(dir); err != nil {
 		return fmt.Errorf("keys: enroll %s/%s: %w", pharmacy, till, err)
 	}
 	return nil

@@ -6,8 +6,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
+	"github.com/tillguard/tillguard/internal/boltdb"
 	"github.com/tillguard/tillguard/sync/feed"
 )
 
@@ -48,7 +47,7 @@ func BenchmarkAppend(b *testing.B) {
 // 1.3×): one fsynced bbolt Update putting the same record bytes under a
 // big-endian seq.
 func BenchmarkBareUpdate(b *testing.B) {
-	db, err := bolt.Open(filepath.Join(b.TempDir(), "bare.db"), 0o600, nil)
+	db, err := boltdb.OpenFile(filepath.Join(b.TempDir(), "bare.db"), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -61,7 +60,7 @@ func BenchmarkBareUpdate(b *testing.B) {
 		b.Fatal(err)
 	}
 	name := []byte("records")
-	if err := db.Update(func(tx *bolt.Tx) error {
+	if err := db.Update(func(tx *boltdb.Tx) error {
 		_, err := tx.CreateBucket(name)
 		return err
 	}); err != nil {
@@ -72,8 +71,8 @@ func BenchmarkBareUpdate(b *testing.B) {
 	seq := uint64(0)
 	for b.Loop() {
 		seq++
-		if err := db.Update(func(tx *bolt.Tx) error {
-			return tx.Bucket(name).Put(u64(seq), rec)
+		if err := db.Update(func(tx *boltdb.Tx) error {
+			return tx.Bucket(name).Put(boltdb.U64(seq), rec)
 		}); err != nil {
 			b.Fatal(err)
 		}
@@ -92,13 +91,13 @@ func BenchmarkBudgetCommit(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer l.Close()
-	db, err := bolt.Open(filepath.Join(dir, "bare.db"), 0o600, nil)
+	db, err := boltdb.OpenFile(filepath.Join(dir, "bare.db"), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
 	name := []byte("records")
-	if err := db.Update(func(tx *bolt.Tx) error {
+	if err := db.Update(func(tx *boltdb.Tx) error {
 		_, err := tx.CreateBucket(name)
 		return err
 	}); err != nil {
@@ -123,8 +122,8 @@ func BenchmarkBudgetCommit(b *testing.B) {
 	updateOne := func() {
 		seq++
 		start := time.Now()
-		err := db.Update(func(tx *bolt.Tx) error {
-			return tx.Bucket(name).Put(u64(seq), rec)
+		err := db.Update(func(tx *boltdb.Tx) error {
+			return tx.Bucket(name).Put(boltdb.U64(seq), rec)
 		})
 		bare += time.Since(start)
 		if err != nil {

@@ -3,13 +3,13 @@ package ledger
 import "errors"
 
 // Errors callers branch on. Every error the package returns wraps at most
-// one of these.
+// one of these (besides, for a fault in the file, internal/boltdb's own).
 var (
-	// ErrNotFound: no record with that seq (or no such till in the archive).
+	// ErrNotFound: no record with that seq.
 	ErrNotFound = errors.New("ledger: not found")
 
-	// ErrCorrupt: the file is not a ledger or archive, is damaged, or its
-	// chain or signatures do not verify. It is never repaired or replaced
+	// ErrCorrupt: the file is not a ledger, is damaged, or its chain or
+	// signatures do not verify. It is never repaired or replaced
 	// automatically: the till must stop accepting insurance sales and raise
 	// an alarm (SPEC.md §6).
 	ErrCorrupt = errors.New("ledger: corrupt")
@@ -18,7 +18,7 @@ var (
 	// produced — a confused or hostile bureau; nothing is changed.
 	ErrAckBeyondHead = errors.New("ledger: ack beyond head")
 
-	// ErrClosed: the ledger or archive has been closed.
+	// ErrClosed: the ledger has been closed.
 	ErrClosed = errors.New("ledger: closed")
 
 	// ErrLocked: another process has the file open.
@@ -27,8 +27,4 @@ var (
 	// ErrInvalidRecord: Append was given a record without pharmacy, till or
 	// kind, or with an id that cannot travel in a topic; nothing is stored.
 	ErrInvalidRecord = errors.New("ledger: invalid record")
-
-	// ErrInvalidIncoming: PutBatch was given an item with a bad pharmacy or
-	// till id, seq 0 or no record bytes; nothing in the batch is stored.
-	ErrInvalidIncoming = errors.New("ledger: invalid incoming record")
 )

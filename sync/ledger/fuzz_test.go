@@ -30,35 +30,15 @@ func FuzzDecodeEntry(f *testing.F) {
 	})
 }
 
-// FuzzDecodeArchived: same for archive values; the encoding of what
-// decodes decodes to the same record and signature.
-func FuzzDecodeArchived(f *testing.F) {
-	f.Add(encodeArchived([]byte(`{"seq":1}`), make([]byte, 64)))
-	f.Add(encodeArchived([]byte("{}"), nil))
-	f.Add([]byte{0x80})
-	f.Fuzz(func(t *testing.T, v []byte) {
-		rec, sig, ok := decodeArchived(v)
-		if !ok {
-			return
-		}
-		if len(rec) == 0 {
-			t.Fatal("decoded an empty record")
-		}
-		rec2, sig2, ok := decodeArchived(encodeArchived(rec, sig))
-		if !ok || !bytes.Equal(rec, rec2) || !bytes.Equal(sig, sig2) {
-			t.Fatalf("round trip: %q %q", rec2, sig2)
-		}
-	})
-}
-
 // FuzzOpen overwrites bytes of a valid ledger file's records and opens it:
 // whatever the damage, Open and Verify return nil or ErrCorrupt, never
 // panic. The damage is confined to text bytes (the records' JSON and
 // signatures), which is what a tamperer edits. bbolt itself does not
 // survive arbitrary damage to its page structure: a branch page that
 // names itself as a child sends its page walk into endless recursion, a
-// fatal stack overflow no recover can catch. touchAll turns keys pointing
-// outside the file into ErrCorrupt; cycles stay out of reach.
+// fatal stack overflow no recover can catch. boltdb.CheckStructure turns
+// keys pointing outside the file into ErrCorrupt; cycles stay out of
+// reach.
 func FuzzOpen(f *testing.F) {
 	dir := f.TempDir()
 	src := filepath.Join(dir, "ledger.db")

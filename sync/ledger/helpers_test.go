@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
+	"github.com/tillguard/tillguard/internal/boltdb"
+	"github.com/tillguard/tillguard/internal/boltdb/bolttest"
 	"github.com/tillguard/tillguard/sync/feed"
 )
 
@@ -103,18 +103,9 @@ func mustAppend(t testing.TB, l *Ledger, n int) []Entry {
 
 // editBolt changes a closed store file directly, as someone with the disk
 // but without the key could.
-func editBolt(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
+func editBolt(t *testing.T, path string, fn func(tx *boltdb.Tx) error) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Update(fn); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	bolttest.Edit(t, path, fn)
 }
 
 func readFile(t *testing.T, path string) []byte {

@@ -7,8 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
+	"github.com/tillguard/tillguard/internal/boltdb"
 	"github.com/tillguard/tillguard/sync/feed"
 )
 
@@ -73,7 +72,7 @@ type History struct {
 // History answers q from the index in one read transaction.
 func (l *Ledger) History(q HistoryQuery) (History, error) {
 	var h History
-	err := l.view(func(tx *bolt.Tx) error {
+	err := l.view(func(tx *boltdb.Tx) error {
 		idx := tx.Bucket(bIndex)
 		if idx == nil {
 			return nil
@@ -81,12 +80,12 @@ func (l *Ledger) History(q HistoryQuery) (History, error) {
 		if q.Card != "" && len(q.Card) <= 0xffff {
 			prefix := cardPrefix(q.Card)
 			c := idx.Bucket(bIdxPurchases).Cursor()
-			for k, v := c.Seek(append(bytes.Clone(prefix), u64(timeKey(q.Since))...)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			for k, v := c.Seek(append(bytes.Clone(prefix), boltdb.U64(timeKey(q.Since))...)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 				days, code, ok := decodePurchase(v)
 				if !ok || len(k) < len(prefix)+8 {
 					return corruptf("index purchase %x", k)
 				}
-				ns, _ := getU64(k[len(prefix) : len(prefix)+8])
+				ns, _ := boltdb.GetU64(k[len(prefix) : len(prefix)+8])
 				h.Purchases = append(h.Purchases, Purchase{MedListCodg: code, Days: days, At: time.Unix(0, int64(ns))})
 			}
 		}
@@ -99,12 +98,12 @@ func (l *Ledger) History(q HistoryQuery) (History, error) {
 		if !q.CardsSince.IsZero() {
 			seen := map[string]int{}
 			c := idx.Bucket(bIdxCards).Cursor()
-			for k, v := c.Seek(u64(timeKey(q.CardsSince))); k != nil; k, v = c.Next() {
+			for k, v := c.Seek(boltdb.U64(timeKey(q.CardsSince))); k != nil; k, v = c.Next() {
 				no := string(v)
 				if no == q.Card || len(k) < 8 {
 					continue
 				}
-				ns, _ := getU64(k[:8])
+				ns, _ := boltdb.GetU64(k[:8])
 				at := time.Unix(0, int64(ns))
 				if i, ok := seen[no]; ok {
 					h.RecentCards[i].At = at
@@ -171,7 +170,7 @@ func (s *Sale) Take(barcode string, qty int) ([]Portion, bool) {
 // or an error wrapping ErrNotFound.
 func (l *Ledger) Sale(id string) (Sale, error) {
 	var s Sale
-	err := l.view(func(tx *bolt.Tx) error {
+	err := l.view(func(tx *boltdb.Tx) error {
 		idx := tx.Bucket(bIndex)
 		if idx == nil {
 			return ErrNotFound
@@ -186,12 +185,12 @@ func (l *Ledger) Sale(id string) (Sale, error) {
 	return s, nil
 }
 
-func loadSale(tx *bolt.Tx, idx *bolt.Bucket, id string) (Sale, error) {
-	seq, ok := getU64(idx.Bucket(bIdxSales).Get([]byte(id)))
+func loadSale(tx *boltdb.Tx, idx *boltdb.Bucket, id string) (Sale, error) {
+	seq, ok := boltdb.GetU64(idx.Bucket(bIdxSales).Get([]byte(id)))
 	if !ok {
 		return Sale{}, ErrNotFound
 	}
-	v := tx.Bucket(bRecords).Get(u64(seq))
+	v := tx.Bucket(bRecords).Get(boltdb.U64(seq))
 	if v == nil {
 		return Sale{}, ErrNotFound // pruned by retention
 	}
@@ -210,7 +209,7 @@ func loadSale(tx *bolt.Tx, idx *bolt.Bucket, id string) (Sale, error) {
 			s.Returned[i] = int(binary.BigEndian.Uint32(v))
 		}
 		for _, t := range l.DrugTracCodg {
-			if got, _ := getU64(tr.Get([]byte(t))); got == seq {
+			if got, _ := boltdb.GetU64(tr.Get([]byte(t))); got == seq {
 				s.OpenTraces = append(s.OpenTraces, t)
 			}
 		}
@@ -224,9 +223,9 @@ func loadSale(tx *bolt.Tx, idx *bolt.Bucket, id string) (Sale, error) {
 func (l *Ledger) ensureIndex() error {
 	for {
 		var upto, head uint64
-		err := l.view(func(tx *bolt.Tx) error {
-			upto, _ = getU64(tx.Bucket(bMeta).Get(kIndexed))
-			head, _ = getU64(tx.Bucket(bMeta).Get(kHead))
+		err := l.view(func(tx *boltdb.Tx) error {
+			upto, _ = boltdb.GetU64(tx.Bucket(bMeta).Get(kIndexed))
+			head, _ = boltdb.GetU64(tx.Bucket(bMeta).Get(kHead))
 			return nil
 		})
 		if err != nil {
@@ -238,7 +237,7 @@ func (l *Ledger) ensureIndex() error {
 		if upto == 0 {
 			l.log.Info("ledger: building the history index", "head_seq", head)
 		}
-		err = l.update(func(tx *bolt.Tx) error {
+		err = l.update(func(tx *boltdb.Tx) error {
 			idx, err := openIndex(tx)
 			if err != nil {
 				return err
@@ -248,13 +247,13 @@ func (l *Ledger) ensureIndex() error {
 		if err != nil {
 			return fmt.Errorf("index: %w", err)
 		}
-		releaseDB(l.db) // a batch read about 2 MB of records (release.go)
+		boltdb.ReleaseDB(l.db) // a batch read about 2 MB of records
 	}
 }
 
 // openIndex returns the index bucket, creating it. A missing marker with
 // leftovers of an index means it cannot be trusted: it is dropped.
-func openIndex(tx *bolt.Tx) (*bolt.Bucket, error) {
+func openIndex(tx *boltdb.Tx) (*boltdb.Bucket, error) {
 	if tx.Bucket(bMeta).Get(kIndexed) == nil && tx.Bucket(bIndex) != nil {
 		if err := tx.DeleteBucket(bIndex); err != nil {
 			return nil, err
@@ -275,14 +274,14 @@ func openIndex(tx *bolt.Tx) (*bolt.Bucket, error) {
 // catchUp indexes the stored records after the marker up to and including
 // upto, then moves the marker there. Records pruned by retention are gone
 // and skipped.
-func catchUp(tx *bolt.Tx, idx *bolt.Bucket, upto uint64) error {
-	from, _ := getU64(tx.Bucket(bMeta).Get(kIndexed))
+func catchUp(tx *boltdb.Tx, idx *boltdb.Bucket, upto uint64) error {
+	from, _ := boltdb.GetU64(tx.Bucket(bMeta).Get(kIndexed))
 	if from >= upto {
 		return nil
 	}
 	c := tx.Bucket(bRecords).Cursor()
-	for k, v := c.Seek(u64(from + 1)); k != nil; k, v = c.Next() {
-		seq, ok := getU64(k)
+	for k, v := c.Seek(boltdb.U64(from + 1)); k != nil; k, v = c.Next() {
+		seq, ok := boltdb.GetU64(k)
 		if !ok {
 			return corruptf("record key %x", k)
 		}
@@ -301,13 +300,13 @@ func catchUp(tx *bolt.Tx, idx *bolt.Bucket, upto uint64) error {
 			return err
 		}
 	}
-	return tx.Bucket(bMeta).Put(kIndexed, u64(upto))
+	return tx.Bucket(bMeta).Put(kIndexed, boltdb.U64(upto))
 }
 
 // indexRecord indexes r, just stored as seq at append time at, inside the
 // append's own transaction. Records the index missed (appended by a path
 // that bypassed it) are indexed first, so the index never skips one.
-func indexRecord(tx *bolt.Tx, seq uint64, r *feed.Record, at time.Time) error {
+func indexRecord(tx *boltdb.Tx, seq uint64, r *feed.Record, at time.Time) error {
 	idx, err := openIndex(tx)
 	if err != nil {
 		return err
@@ -320,13 +319,13 @@ func indexRecord(tx *bolt.Tx, seq uint64, r *feed.Record, at time.Time) error {
 	if err := indexOne(tx, idx, seq, r, at); err != nil {
 		return err
 	}
-	return tx.Bucket(bMeta).Put(kIndexed, u64(seq))
+	return tx.Bucket(bMeta).Put(kIndexed, boltdb.U64(seq))
 }
 
-func indexOne(tx *bolt.Tx, idx *bolt.Bucket, seq uint64, r *feed.Record, appended time.Time) error {
+func indexOne(tx *boltdb.Tx, idx *boltdb.Bucket, seq uint64, r *feed.Record, appended time.Time) error {
 	at := recordTime(r.At, appended)
 	if r.Card != nil && r.Card.No != "" {
-		k := append(u64(timeKey(at)), u64(seq)...)
+		k := append(boltdb.U64(timeKey(at)), boltdb.U64(seq)...)
 		if err := idx.Bucket(bIdxCards).Put(k, []byte(r.Card.No)); err != nil {
 			return err
 		}
@@ -340,9 +339,9 @@ func indexOne(tx *bolt.Tx, idx *bolt.Bucket, seq uint64, r *feed.Record, appende
 	return nil
 }
 
-func indexSale(idx *bolt.Bucket, seq uint64, r *feed.Record, at time.Time) error {
+func indexSale(idx *boltdb.Bucket, seq uint64, r *feed.Record, at time.Time) error {
 	if r.ID != "" {
-		if err := idx.Bucket(bIdxSales).Put([]byte(r.ID), u64(seq)); err != nil {
+		if err := idx.Bucket(bIdxSales).Put([]byte(r.ID), boltdb.U64(seq)); err != nil {
 			return err
 		}
 	}
@@ -352,7 +351,7 @@ func indexSale(idx *bolt.Bucket, seq uint64, r *feed.Record, at time.Time) error
 			if t == "" {
 				continue
 			}
-			if err := tr.Put([]byte(t), u64(seq)); err != nil {
+			if err := tr.Put([]byte(t), boltdb.U64(seq)); err != nil {
 				return err
 			}
 		}
@@ -373,26 +372,26 @@ func purchaseKey(r *feed.Record, seq uint64, line int, at time.Time) []byte {
 		return nil
 	}
 	k := cardPrefix(r.Card.No)
-	k = append(k, u64(timeKey(at))...)
-	k = append(k, u64(seq)...)
+	k = append(k, boltdb.U64(timeKey(at))...)
+	k = append(k, boltdb.U64(seq)...)
 	return binary.BigEndian.AppendUint16(k, uint16(line))
 }
 
 // indexReturn frees the returned trace codes, counts the returned packs
 // and shrinks the days of the purchases they came from, in proportion.
-func indexReturn(tx *bolt.Tx, idx *bolt.Bucket, r *feed.Record) error {
+func indexReturn(tx *boltdb.Tx, idx *boltdb.Bucket, r *feed.Record) error {
 	s, err := loadSale(tx, idx, r.Ref)
 	if err != nil {
 		return nil // a return of a sale this till does not hold changes no history
 	}
 	saleAt := recordTime(s.Record.At, time.Time{})
-	if e, err := decodeEntry(s.Seq, tx.Bucket(bRecords).Get(u64(s.Seq))); err == nil {
+	if e, err := decodeEntry(s.Seq, tx.Bucket(bRecords).Get(boltdb.U64(s.Seq))); err == nil {
 		saleAt = recordTime(s.Record.At, e.At)
 	}
 	ret, tr, pb := idx.Bucket(bIdxReturned), idx.Bucket(bIdxTraces), idx.Bucket(bIdxPurchases)
 	for _, rl := range r.Lines {
 		for _, t := range rl.DrugTracCodg {
-			if got, _ := getU64(tr.Get([]byte(t))); got == s.Seq {
+			if got, _ := boltdb.GetU64(tr.Get([]byte(t))); got == s.Seq {
 				if err := tr.Delete([]byte(t)); err != nil {
 					return err
 				}
@@ -449,7 +448,7 @@ func cardPrefix(card string) []byte {
 }
 
 func lineKey(seq uint64, line int) []byte {
-	return binary.BigEndian.AppendUint16(u64(seq), uint16(line))
+	return binary.BigEndian.AppendUint16(boltdb.U64(seq), uint16(line))
 }
 
 func encodePurchase(days int, code string) []byte {

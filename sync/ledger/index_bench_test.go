@@ -10,8 +10,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
+	"github.com/tillguard/tillguard/internal/boltdb"
 	"github.com/tillguard/tillguard/internal/gs1"
 	"github.com/tillguard/tillguard/policy"
 	"github.com/tillguard/tillguard/sync/feed"
@@ -92,7 +91,7 @@ func appendIndexedBatch(l *Ledger, key ed25519.PrivateKey, rs []*feed.Record) er
 	defer l.mu.Unlock()
 	seq, prev := l.head.Load(), l.prevHash
 	at := time.Unix(0, l.now().UnixNano())
-	err := l.update(func(tx *bolt.Tx) error {
+	err := l.update(func(tx *boltdb.Tx) error {
 		for _, r := range rs {
 			seq++
 			r.Seq, r.Prev = seq, prev
@@ -105,10 +104,10 @@ func appendIndexedBatch(l *Ledger, key ed25519.PrivateKey, rs []*feed.Record) er
 			if err != nil {
 				return err
 			}
-			if err := tx.Bucket(bRecords).Put(u64(seq), encodeEntry(at, ed25519.Sign(key, rec), rec)); err != nil {
+			if err := tx.Bucket(bRecords).Put(boltdb.U64(seq), encodeEntry(at, ed25519.Sign(key, rec), rec)); err != nil {
 				return err
 			}
-			if err := tx.Bucket(bOutbox).Put(u64(seq), u64(uint64(at.UnixNano()))); err != nil {
+			if err := tx.Bucket(bOutbox).Put(boltdb.U64(seq), boltdb.U64(uint64(at.UnixNano()))); err != nil {
 				return err
 			}
 			if err := indexRecord(tx, seq, r, at); err != nil {
@@ -116,7 +115,7 @@ func appendIndexedBatch(l *Ledger, key ed25519.PrivateKey, rs []*feed.Record) er
 			}
 			prev = feed.Hash(rec)
 		}
-		return tx.Bucket(bMeta).Put(kHead, u64(seq))
+		return tx.Bucket(bMeta).Put(kHead, boltdb.U64(seq))
 	})
 	if err != nil {
 		return err

@@ -7,8 +7,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
+	"github.com/tillguard/tillguard/internal/boltdb"
 	"github.com/tillguard/tillguard/sync/feed"
 )
 
@@ -212,7 +211,7 @@ func TestIndex_rebuiltWhenMissing(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	editBolt(t, path, func(tx *bolt.Tx) error {
+	editBolt(t, path, func(tx *boltdb.Tx) error {
 		if err := tx.DeleteBucket(bIndex); err != nil {
 			return err
 		}
@@ -237,11 +236,11 @@ func TestIndex_catchesUpOnRecordsItMissed(t *testing.T) {
 	now := time.Now()
 	appendRec(t, l, saleRec("A1", now, 1))
 	appendRec(t, l, saleRec("A1", now, 1, traceA))
-	if err := l.update(func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(kIndexed, u64(1)) }); err != nil {
+	if err := l.update(func(tx *boltdb.Tx) error { return tx.Bucket(bMeta).Put(kIndexed, boltdb.U64(1)) }); err != nil {
 		t.Fatal(err)
 	}
 	// Undo what the index holds of record 2, as if it was never indexed.
-	if err := l.update(func(tx *bolt.Tx) error {
+	if err := l.update(func(tx *boltdb.Tx) error {
 		idx := tx.Bucket(bIndex)
 		if err := idx.Bucket(bIdxTraces).Delete([]byte(traceA)); err != nil {
 			return err

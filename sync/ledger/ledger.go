@@ -10,15 +10,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"log/slog"
 	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
+	"github.com/tillguard/tillguard/internal/boltdb"
 	"github.com/tillguard/tillguard/sync/feed"
 )
 
@@ -50,7 +48,7 @@ type Entry struct {
 
 // Ledger is a till's ledger. It is safe for concurrent use.
 type Ledger struct {
-	db       *bolt.DB
+	db       *boltdb.DB
 	key      ed25519.PrivateKey
 	pub      ed25519.PublicKey
 	now      func() time.Time
@@ -64,7 +62,7 @@ type Ledger struct {
 	head, acked atomic.Uint64
 	closed      atomic.Bool
 
-	mapped readMeter // bytes read through bbolt's mapping since its last release (release.go)
+	mapped boltdb.ReadMeter // bytes read through bbolt's mapping since its last release
 }
 
 // state is what a consistency check learns about a ledger file.
@@ -84,11 +82,7 @@ func Open(path string, key ed25519.PrivateKey, opts *Opts) (*Ledger, error) {
 		return nil, fmt.Errorf("ledger: open %s: signing key is %d bytes, want %d", path, len(key), ed25519.PrivateKeySize)
 	}
 	var st state
-	db, err := openStore(path, schema{
-		format:  ledgerFormat,
-		buckets: [][]byte{bRecords, bOutbox, bKeys},
-		check:   func(tx *bolt.Tx) error { return checkLedger(tx, &st) },
-	})
+	db, err := openStore(path, ledgerSchema(&st))
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
 	}
@@ -111,7 +105,7 @@ func Open(path string, key ed25519.PrivateKey, opts *Opts) (*Ledger, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
 	}
-	releaseDB(db) // what the checks and the index's catch-up read
+	boltdb.ReleaseDB(db) // what the checks and the index's catch-up read
 	l.log.Info("ledger: opened", "path", path, "head_seq", st.head, "acked_seq", st.acked)
 	return l, nil
 }
@@ -119,38 +113,34 @@ func Open(path string, key ed25519.PrivateKey, opts *Opts) (*Ledger, error) {
 // recordKey notes l.pub as the key in force from head+1 unless it already is.
 func (l *Ledger) recordKey(head uint64) error {
 	inForce := false
-	err := guard(func() error {
-		return l.db.View(func(tx *bolt.Tx) error {
-			_, v := tx.Bucket(bKeys).Cursor().Last()
-			inForce = bytes.Equal(v, l.pub)
-			return nil
-		})
+	err := l.view(func(tx *boltdb.Tx) error {
+		_, v := tx.Bucket(bKeys).Cursor().Last()
+		inForce = bytes.Equal(v, l.pub)
+		return nil
 	})
 	if err != nil || inForce {
 		return err // no write transaction: opening should not touch the disk
 	}
-	return guard(func() error {
-		return l.db.Update(func(tx *bolt.Tx) error {
-			kb := tx.Bucket(bKeys)
-			k, v := kb.Cursor().Last()
-			if k != nil {
-				l.log.Warn("ledger: signing key changed", "from_seq", head+1,
-					"old", base64.StdEncoding.EncodeToString(v), "new", base64.StdEncoding.EncodeToString(l.pub))
-			}
-			// A key recorded at head+1 signed nothing yet: replace it.
-			return kb.Put(u64(head+1), l.pub)
-		})
+	return l.update(func(tx *boltdb.Tx) error {
+		kb := tx.Bucket(bKeys)
+		k, v := kb.Cursor().Last()
+		if k != nil {
+			l.log.Warn("ledger: signing key changed", "from_seq", head+1,
+				"old", base64.StdEncoding.EncodeToString(v), "new", base64.StdEncoding.EncodeToString(l.pub))
+		}
+		// A key recorded at head+1 signed nothing yet: replace it.
+		return kb.Put(boltdb.U64(head+1), l.pub)
 	})
 }
 
 // checkLedger checks what can be checked in O(1) and fills st.
-func checkLedger(tx *bolt.Tx, st *state) error {
+func checkLedger(tx *boltdb.Tx, st *state) error {
 	meta := tx.Bucket(bMeta)
-	head, ok := getU64(meta.Get(kHead))
+	head, ok := boltdb.GetU64(meta.Get(kHead))
 	if !ok && meta.Get(kHead) != nil {
 		return corruptf("meta head is %d bytes", len(meta.Get(kHead)))
 	}
-	acked, ok := getU64(meta.Get(kAcked))
+	acked, ok := boltdb.GetU64(meta.Get(kAcked))
 	if !ok && meta.Get(kAcked) != nil {
 		return corruptf("meta acked is %d bytes", len(meta.Get(kAcked)))
 	}
@@ -179,10 +169,10 @@ func checkLedger(tx *bolt.Tx, st *state) error {
 		*st = state{}
 		return nil
 	}
-	if last, _ := getU64(lastK); lastK == nil || last != head {
+	if last, _ := boltdb.GetU64(lastK); lastK == nil || last != head {
 		return corruptf("head %d but last record is %x", head, lastK)
 	}
-	if first, _ := getU64(mustFirst(rc)); first != a.seq+1 {
+	if first, _ := boltdb.GetU64(mustFirst(rc)); first != a.seq+1 {
 		return corruptf("first record is %d, want %d", first, a.seq+1)
 	}
 	if head == acked {
@@ -190,8 +180,8 @@ func checkLedger(tx *bolt.Tx, st *state) error {
 			return corruptf("everything acked but outbox not empty")
 		}
 	} else {
-		f, _ := getU64(firstO)
-		la, _ := getU64(lastO)
+		f, _ := boltdb.GetU64(firstO)
+		la, _ := boltdb.GetU64(lastO)
 		if firstO == nil || f != acked+1 || la != head {
 			return corruptf("outbox %x..%x, want %d..%d", firstO, lastO, acked+1, head)
 		}
@@ -202,7 +192,7 @@ func checkLedger(tx *bolt.Tx, st *state) error {
 	}
 	prev := a.hash // the pruned predecessor, or "" before seq 1
 	if head-1 > a.seq {
-		v := tx.Bucket(bRecords).Get(u64(head - 1))
+		v := tx.Bucket(bRecords).Get(boltdb.U64(head - 1))
 		if v == nil {
 			return corruptf("record %d missing", head-1)
 		}
@@ -219,7 +209,7 @@ func checkLedger(tx *bolt.Tx, st *state) error {
 	return nil
 }
 
-func mustFirst(c *bolt.Cursor) []byte {
+func mustFirst(c *boltdb.Cursor) []byte {
 	k, _ := c.First()
 	return k
 }
@@ -254,12 +244,12 @@ func checkLink(e Entry, prev string, pub ed25519.PublicKey) error {
 
 // keyFor returns the key in force for seq: the one recorded at the greatest
 // seq ≤ seq.
-func keyFor(kb *bolt.Bucket, seq uint64) ed25519.PublicKey {
+func keyFor(kb *boltdb.Bucket, seq uint64) ed25519.PublicKey {
 	c := kb.Cursor()
-	k, v := c.Seek(u64(seq))
+	k, v := c.Seek(boltdb.U64(seq))
 	if k == nil {
 		k, v = c.Last()
-	} else if s, _ := getU64(k); s > seq {
+	} else if s, _ := boltdb.GetU64(k); s > seq {
 		k, v = c.Prev()
 	}
 	if k == nil || len(v) != ed25519.PublicKeySize {
@@ -304,18 +294,18 @@ func decodeAt(v []byte) (time.Time, bool) {
 	return time.Unix(0, int64(binary.BigEndian.Uint64(v))), true
 }
 
-func (l *Ledger) view(fn func(tx *bolt.Tx) error) error {
+func (l *Ledger) view(fn func(tx *boltdb.Tx) error) error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
-	return closedErr(guard(func() error { return l.db.View(fn) }))
+	return storeErr(boltdb.View(l.db, fn))
 }
 
-func (l *Ledger) update(fn func(tx *bolt.Tx) error) error {
+func (l *Ledger) update(fn func(tx *boltdb.Tx) error) error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
-	return closedErr(guard(func() error { return l.db.Update(fn) }))
+	return storeErr(boltdb.Update(l.db, fn))
 }
 
 // Append completes r and stores it: r.Seq = Head()+1, r.Prev = the hash of
@@ -325,79 +315,103 @@ func (l *Ledger) update(fn func(tx *bolt.Tx) error) error {
 // transaction: when Append returns nil, the record is on disk. On error
 // nothing is stored, Head is unchanged and r is restored.
 func (l *Ledger) Append(r *feed.Record) (Entry, error) {
-	if r == nil {
-		return Entry{}, fmt.Errorf("ledger: append: %w: nil record", ErrInvalidRecord)
+	es, err := l.AppendBatch([]*feed.Record{r})
+	if err != nil {
+		return Entry{}, err
 	}
-	if !feed.ValidID(r.Pharmacy) || !feed.ValidID(r.Till) || r.Kind == "" {
-		return Entry{}, fmt.Errorf("ledger: append: %w: pharmacy %q, till %q, kind %q", ErrInvalidRecord, r.Pharmacy, r.Till, r.Kind)
+	return es[0], nil
+}
+
+// AppendBatch appends rs in order, each as Append would, in one fsynced
+// transaction: all of them are on disk when it returns, or none. It fills
+// in each record's seq, prev, id and at as Append does.
+func (l *Ledger) AppendBatch(rs []*feed.Record) ([]Entry, error) {
+	for _, r := range rs {
+		if r == nil {
+			return nil, fmt.Errorf("ledger: append: %w: nil record", ErrInvalidRecord)
+		}
+		if !feed.ValidID(r.Pharmacy) || !feed.ValidID(r.Till) || r.Kind == "" {
+			return nil, fmt.Errorf("ledger: append: %w: pharmacy %q, till %q, kind %q", ErrInvalidRecord, r.Pharmacy, r.Till, r.Kind)
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed.Load() {
-		return Entry{}, fmt.Errorf("ledger: append: %w", ErrClosed)
+		return nil, fmt.Errorf("ledger: append: %w", ErrClosed)
 	}
-	saved := *r
-	e, err := l.append(r)
+	saved := make([]feed.Record, len(rs))
+	for i, r := range rs {
+		saved[i] = *r
+	}
+	es, err := l.append(rs)
 	if err != nil {
-		*r = saved
+		for i, r := range rs {
+			*r = saved[i]
+		}
 		if !errors.Is(err, ErrClosed) {
-			l.log.Error("ledger: append failed", "seq", l.head.Load()+1, "err", err)
+			l.log.Error("ledger: append failed", "seq", l.head.Load()+1, "records", len(rs), "err", err)
 			l.resync()
 		}
-		return Entry{}, fmt.Errorf("ledger: append: %w", err)
+		return nil, fmt.Errorf("ledger: append: %w", err)
 	}
 	select {
 	case l.appended <- struct{}{}:
 	default:
 	}
-	return e, nil
+	return es, nil
 }
 
-func (l *Ledger) append(r *feed.Record) (Entry, error) {
-	seq := l.head.Load() + 1
+func (l *Ledger) append(rs []*feed.Record) ([]Entry, error) {
+	seq, prev := l.head.Load(), l.prevHash
 	now := l.now()
-	r.Seq = seq
-	r.Prev = l.prevHash
-	if r.ID == "" {
-		id, err := newUUID(now)
-		if err != nil {
-			return Entry{}, err
-		}
-		r.ID = id
-	}
-	if r.At == "" {
-		r.At = now.Format(timeLayout)
-	}
-	rec, err := json.Marshal(r)
-	if err != nil {
-		return Entry{}, err
-	}
-	sig := ed25519.Sign(l.key, rec)
 	at := time.Unix(0, now.UnixNano())
-	key := u64(seq)
-	err = l.update(func(tx *bolt.Tx) error {
-		recs := tx.Bucket(bRecords)
-		recs.FillPercent = appendFill
-		if recs.Get(key) != nil {
-			return corruptf("record %d already stored", seq)
+	es := make([]Entry, len(rs))
+	for i, r := range rs {
+		seq++
+		r.Seq, r.Prev = seq, prev
+		if r.ID == "" {
+			id, err := newUUID(now)
+			if err != nil {
+				return nil, err
+			}
+			r.ID = id
 		}
-		if err := recs.Put(key, encodeEntry(at, sig, rec)); err != nil {
-			return err
+		if r.At == "" {
+			r.At = now.Format(timeLayout)
 		}
-		if err := tx.Bucket(bOutbox).Put(key, u64(uint64(at.UnixNano()))); err != nil {
-			return err
+		rec, err := json.Marshal(r)
+		if err != nil {
+			return nil, err
 		}
-		if err := tx.Bucket(bMeta).Put(kHead, key); err != nil {
-			return err
+		es[i] = Entry{Seq: seq, Rec: rec, Sig: ed25519.Sign(l.key, rec), At: at}
+		prev = feed.Hash(rec)
+	}
+	err := l.update(func(tx *boltdb.Tx) error {
+		recs, out := tx.Bucket(bRecords), tx.Bucket(bOutbox)
+		recs.FillPercent = boltdb.AppendFill
+		for i, e := range es {
+			key := boltdb.U64(e.Seq)
+			if recs.Get(key) != nil {
+				return corruptf("record %d already stored", e.Seq)
+			}
+			if err := recs.Put(key, encodeEntry(at, e.Sig, e.Rec)); err != nil {
+				return err
+			}
+			if err := out.Put(key, boltdb.U64(uint64(at.UnixNano()))); err != nil {
+				return err
+			}
+			if err := indexRecord(tx, e.Seq, rs[i], at); err != nil { // index.go: same transaction, never out of step
+				return err
+			}
 		}
-		return indexRecord(tx, seq, r, at) // index.go: same transaction, never out of step
+		return tx.Bucket(bMeta).Put(kHead, boltdb.U64(seq))
 	})
 	if err != nil {
-		return Entry{}, err
+		return nil, err
 	}
 	l.head.Store(seq)
-	l.prevHash = feed.Hash(rec)
-	return Entry{Seq: seq, Rec: rec, Sig: sig, At: at}, nil
+	l.prevHash = prev
+	return es, nil
 }
 
 // resync reloads head, acked and the chain hash from the file after a
@@ -405,7 +419,7 @@ func (l *Ledger) append(r *feed.Record) (Entry, error) {
 // reached the file, and the next Append must follow what is there.
 func (l *Ledger) resync() {
 	var st state
-	if err := l.view(func(tx *bolt.Tx) error { return checkLedger(tx, &st) }); err != nil {
+	if err := l.view(func(tx *boltdb.Tx) error { return checkLedger(tx, &st) }); err != nil {
 		l.log.Error("ledger: reload after failed append", "err", err)
 		return
 	}
@@ -458,17 +472,17 @@ func (l *Ledger) Pending(after uint64, max int) ([]Entry, error) {
 		return nil, nil
 	}
 	var out []Entry
-	err := l.view(func(tx *bolt.Tx) error {
+	err := l.view(func(tx *boltdb.Tx) error {
 		// The outbox's seqs are consecutive, and so are the records': a
 		// second cursor walks the records in step instead of searching
 		// the tree for each one.
 		recs := tx.Bucket(bRecords).Cursor()
 		var rk, v []byte
 		read := 0
-		defer func() { l.mapped.read(tx, read) }()
+		defer func() { l.mapped.Read(tx, read) }()
 		c := tx.Bucket(bOutbox).Cursor()
-		for k, _ := c.Seek(u64(after + 1)); k != nil && len(out) < max; k, _ = c.Next() {
-			seq, ok := getU64(k)
+		for k, _ := c.Seek(boltdb.U64(after + 1)); k != nil && len(out) < max; k, _ = c.Next() {
+			seq, ok := boltdb.GetU64(k)
 			if !ok {
 				return corruptf("outbox key %x", k)
 			}
@@ -513,16 +527,16 @@ func (l *Ledger) Ack(upto uint64) error {
 	if upto <= acked {
 		return nil
 	}
-	err := l.update(func(tx *bolt.Tx) error {
+	err := l.update(func(tx *boltdb.Tx) error {
 		out := tx.Bucket(bOutbox)
 		// The outbox holds exactly (acked, head], so delete by seq rather
 		// than deleting under a moving cursor.
 		for seq := acked + 1; seq <= upto; seq++ {
-			if err := out.Delete(u64(seq)); err != nil {
+			if err := out.Delete(boltdb.U64(seq)); err != nil {
 				return err
 			}
 		}
-		return tx.Bucket(bMeta).Put(kAcked, u64(upto))
+		return tx.Bucket(bMeta).Put(kAcked, boltdb.U64(upto))
 	})
 	if err != nil {
 		return fmt.Errorf("ledger: ack %d: %w", upto, err)
@@ -534,10 +548,10 @@ func (l *Ledger) Ack(upto uint64) error {
 // Outbox reports how many records await the bureau's ack and when the
 // oldest of them was appended (zero time when none).
 func (l *Ledger) Outbox() (depth int, oldest time.Time, err error) {
-	err = l.view(func(tx *bolt.Tx) error {
+	err = l.view(func(tx *boltdb.Tx) error {
 		meta := tx.Bucket(bMeta)
-		head, _ := getU64(meta.Get(kHead))
-		acked, _ := getU64(meta.Get(kAcked))
+		head, _ := boltdb.GetU64(meta.Get(kHead))
+		acked, _ := boltdb.GetU64(meta.Get(kAcked))
 		depth = int(head - acked)
 		k, v := tx.Bucket(bOutbox).Cursor().First()
 		if k == nil {
@@ -559,8 +573,8 @@ func (l *Ledger) Outbox() (depth int, oldest time.Time, err error) {
 // Get returns the entry with that seq, or an error wrapping ErrNotFound.
 func (l *Ledger) Get(seq uint64) (Entry, error) {
 	var e Entry
-	err := l.view(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bRecords).Get(u64(seq))
+	err := l.view(func(tx *boltdb.Tx) error {
+		v := tx.Bucket(bRecords).Get(boltdb.U64(seq))
 		if v == nil {
 			return ErrNotFound
 		}
@@ -598,12 +612,12 @@ func (l *Ledger) Scan(from uint64, fn func(Entry) error) error {
 
 func (l *Ledger) readRange(from uint64, n int) ([]Entry, error) {
 	out := make([]Entry, 0, n)
-	err := l.view(func(tx *bolt.Tx) error {
+	err := l.view(func(tx *boltdb.Tx) error {
 		read := 0
-		defer func() { l.mapped.read(tx, read) }()
+		defer func() { l.mapped.Read(tx, read) }()
 		c := tx.Bucket(bRecords).Cursor()
-		for k, v := c.Seek(u64(from)); k != nil && len(out) < n; k, v = c.Next() {
-			seq, ok := getU64(k)
+		for k, v := c.Seek(boltdb.U64(from)); k != nil && len(out) < n; k, v = c.Next() {
+			seq, ok := boltdb.GetU64(k)
 			if !ok {
 				return corruptf("record key %x", k)
 			}
@@ -630,63 +644,12 @@ func (l *Ledger) Verify() error {
 	if err := l.verify(); err != nil {
 		return fmt.Errorf("ledger: verify: %w", err)
 	}
-	if err := l.view(checkStructure); err != nil {
+	// bbolt's own check catches what the chain cannot see, such as a live
+	// page on the free list that a later write would overwrite.
+	if err := l.view(boltdb.CheckStructure); err != nil {
 		return fmt.Errorf("ledger: verify: %w", err)
 	}
 	return nil
-}
-
-// checkStructure runs bbolt's consistency check, which catches damage the
-// chain cannot see, such as a live page on the free list that a later
-// write would overwrite. Check reads every page in one call, so the
-// mapping is released only after it: Verify's peak is the file's size,
-// which is why it is for audits, not for a till's start.
-func checkStructure(tx *bolt.Tx) error {
-	if err := touchAll(tx); err != nil {
-		return err
-	}
-	var first error
-	for err := range tx.Check() { // drained fully: Check's goroutine sends every error
-		if first == nil {
-			first = corruptf("file structure: %v", err)
-		}
-	}
-	releaseMapped(tx)
-	return first
-}
-
-// touchAll reads every byte of every key and value and seeks every key
-// from the bucket's root, which reads the branch pages' keys too. A page
-// damaged so that a key points outside the file then faults here, in the
-// caller's goroutine, where guard turns the fault into ErrCorrupt — and not
-// in the goroutine bbolt's Check runs in, where the same fault would crash
-// the process (FuzzOpen found it).
-func touchAll(tx *bolt.Tx) error {
-	var h maphash.Hash
-	var m readMeter
-	var walk func(b *bolt.Bucket) error
-	walk = func(b *bolt.Bucket) error {
-		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			h.Write(k)
-			h.Write(v)
-			m.read(tx, len(k)+len(v))
-			if v == nil {
-				nb := b.Bucket(k)
-				if nb == nil {
-					return corruptf("file structure: key %x has no value and is no bucket", k)
-				}
-				if err := walk(nb); err != nil {
-					return err
-				}
-			}
-			if sk, _ := b.Cursor().Seek(k); !bytes.Equal(sk, k) {
-				return corruptf("file structure: key %x cannot be found from the root", k)
-			}
-		}
-		return nil
-	}
-	return tx.ForEach(func(name []byte, b *bolt.Bucket) error { return walk(b) })
 }
 
 type keyRange struct {
@@ -698,9 +661,9 @@ func (l *Ledger) verify() error {
 	var head uint64
 	var keys []keyRange
 	var a anchor
-	err := l.view(func(tx *bolt.Tx) error {
+	err := l.view(func(tx *boltdb.Tx) error {
 		var ok bool
-		if head, ok = getU64(tx.Bucket(bMeta).Get(kHead)); !ok && tx.Bucket(bMeta).Get(kHead) != nil {
+		if head, ok = boltdb.GetU64(tx.Bucket(bMeta).Get(kHead)); !ok && tx.Bucket(bMeta).Get(kHead) != nil {
 			return corruptf("meta head")
 		}
 		var err error
@@ -711,7 +674,7 @@ func (l *Ledger) verify() error {
 			return corruptf("anchor %d not below head %d", a.seq, head)
 		}
 		return tx.Bucket(bKeys).ForEach(func(k, v []byte) error {
-			from, ok := getU64(k)
+			from, ok := boltdb.GetU64(k)
 			if !ok || len(v) != ed25519.PublicKeySize {
 				return corruptf("keys entry %x", k)
 			}
@@ -758,10 +721,10 @@ func (l *Ledger) verify() error {
 			want++
 		}
 	}
-	return l.view(func(tx *bolt.Tx) error {
+	return l.view(func(tx *boltdb.Tx) error {
 		meta := tx.Bucket(bMeta)
-		head, _ := getU64(meta.Get(kHead))
-		acked, ok := getU64(meta.Get(kAcked))
+		head, _ := boltdb.GetU64(meta.Get(kHead))
+		acked, ok := boltdb.GetU64(meta.Get(kAcked))
 		if !ok && meta.Get(kAcked) != nil {
 			return corruptf("meta acked")
 		}
@@ -773,7 +736,7 @@ func (l *Ledger) verify() error {
 		}
 		next := acked + 1
 		err := tx.Bucket(bOutbox).ForEach(func(k, v []byte) error {
-			seq, ok := getU64(k)
+			seq, ok := boltdb.GetU64(k)
 			if !ok || seq != next {
 				return corruptf("outbox holds %x, want %d", k, next)
 			}

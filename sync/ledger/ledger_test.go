@@ -14,8 +14,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
+	"github.com/tillguard/tillguard/internal/boltdb"
 	"github.com/tillguard/tillguard/sync/feed"
 )
 
@@ -192,7 +191,7 @@ func TestAppend_failureStoresNothing(t *testing.T) {
 	// Plant a value where record 3 will go, so that Append's transaction
 	// fails after seq, prev, id and at were filled in.
 	planted := []byte("planted")
-	plant := func(tx *bolt.Tx) error { return tx.Bucket(bRecords).Put(u64(3), planted) }
+	plant := func(tx *boltdb.Tx) error { return tx.Bucket(bRecords).Put(boltdb.U64(3), planted) }
 	if err := l.db.Update(plant); err != nil {
 		t.Fatal(err)
 	}
@@ -206,14 +205,14 @@ func TestAppend_failureStoresNothing(t *testing.T) {
 	if l.Head() != 2 {
 		t.Errorf("Head = %d, want 2", l.Head())
 	}
-	err := l.db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bRecords).Get(u64(3)); !bytes.Equal(v, planted) {
+	err := l.db.View(func(tx *boltdb.Tx) error {
+		if v := tx.Bucket(bRecords).Get(boltdb.U64(3)); !bytes.Equal(v, planted) {
 			return fmt.Errorf("record 3 is %q, want the planted value", v)
 		}
-		if v := tx.Bucket(bOutbox).Get(u64(3)); v != nil {
+		if v := tx.Bucket(bOutbox).Get(boltdb.U64(3)); v != nil {
 			return errors.New("outbox entry 3 stored")
 		}
-		if head, _ := getU64(tx.Bucket(bMeta).Get(kHead)); head != 2 {
+		if head, _ := boltdb.GetU64(tx.Bucket(bMeta).Get(kHead)); head != 2 {
 			return fmt.Errorf("meta head %d", head)
 		}
 		return nil
@@ -221,7 +220,7 @@ func TestAppend_failureStoresNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bRecords).Delete(u64(3)) }); err != nil {
+	if err := l.db.Update(func(tx *boltdb.Tx) error { return tx.Bucket(bRecords).Delete(boltdb.U64(3)) }); err != nil {
 		t.Fatal(err)
 	}
 	if e := mustAppend(t, l, 1); e[0].Seq != 3 {
@@ -519,63 +518,63 @@ func closedLedger(t *testing.T, n int) string {
 func TestVerify_detectsTampering(t *testing.T) {
 	tests := []struct {
 		name     string
-		edit     func(tx *bolt.Tx) error
+		edit     func(tx *boltdb.Tx) error
 		openErr  bool   // caught by Open's O(1) check
 		mentions string // in the error
 	}{
 		{
 			name: "edited middle record",
-			edit: func(tx *bolt.Tx) error {
+			edit: func(tx *boltdb.Tx) error {
 				b := tx.Bucket(bRecords)
-				v := bytes.Clone(b.Get(u64(3)))
+				v := bytes.Clone(b.Get(boltdb.U64(3)))
 				v = bytes.Replace(v, []byte(`"cashier":"c01"`), []byte(`"cashier":"c02"`), 1)
-				return b.Put(u64(3), v)
+				return b.Put(boltdb.U64(3), v)
 			},
 			mentions: "record 3: bad signature",
 		},
 		{
 			name: "edited head record",
-			edit: func(tx *bolt.Tx) error {
+			edit: func(tx *boltdb.Tx) error {
 				b := tx.Bucket(bRecords)
-				v := bytes.Clone(b.Get(u64(6)))
+				v := bytes.Clone(b.Get(boltdb.U64(6)))
 				v = bytes.Replace(v, []byte(`"kind":"sale"`), []byte(`"kind":"cash"`), 1)
-				return b.Put(u64(6), v)
+				return b.Put(boltdb.U64(6), v)
 			},
 			openErr:  true,
 			mentions: "record 6: bad signature",
 		},
 		{
 			name:     "deleted middle record",
-			edit:     func(tx *bolt.Tx) error { return tx.Bucket(bRecords).Delete(u64(2)) },
+			edit:     func(tx *boltdb.Tx) error { return tx.Bucket(bRecords).Delete(boltdb.U64(2)) },
 			mentions: "record 2 missing",
 		},
 		{
 			name:     "deleted first record",
-			edit:     func(tx *bolt.Tx) error { return tx.Bucket(bRecords).Delete(u64(1)) },
+			edit:     func(tx *boltdb.Tx) error { return tx.Bucket(bRecords).Delete(boltdb.U64(1)) },
 			openErr:  true,
 			mentions: "first record",
 		},
 		{
 			name: "deleted head record",
-			edit: func(tx *bolt.Tx) error {
-				if err := tx.Bucket(bRecords).Delete(u64(6)); err != nil {
+			edit: func(tx *boltdb.Tx) error {
+				if err := tx.Bucket(bRecords).Delete(boltdb.U64(6)); err != nil {
 					return err
 				}
-				return tx.Bucket(bOutbox).Delete(u64(6))
+				return tx.Bucket(bOutbox).Delete(boltdb.U64(6))
 			},
 			openErr:  true,
 			mentions: "head 6",
 		},
 		{
 			name: "deleted head record and lowered head",
-			edit: func(tx *bolt.Tx) error {
-				if err := tx.Bucket(bRecords).Delete(u64(6)); err != nil {
+			edit: func(tx *boltdb.Tx) error {
+				if err := tx.Bucket(bRecords).Delete(boltdb.U64(6)); err != nil {
 					return err
 				}
-				if err := tx.Bucket(bOutbox).Delete(u64(6)); err != nil {
+				if err := tx.Bucket(bOutbox).Delete(boltdb.U64(6)); err != nil {
 					return err
 				}
-				return tx.Bucket(bMeta).Put(kHead, u64(5))
+				return tx.Bucket(bMeta).Put(kHead, boltdb.U64(5))
 			},
 			// Indistinguishable on the till from never having appended 6:
 			// the bureau sees it (it has 6, or a new 6 conflicts).
@@ -583,31 +582,31 @@ func TestVerify_detectsTampering(t *testing.T) {
 		},
 		{
 			name: "swapped records",
-			edit: func(tx *bolt.Tx) error {
+			edit: func(tx *boltdb.Tx) error {
 				b := tx.Bucket(bRecords)
-				v2, v3 := bytes.Clone(b.Get(u64(2))), bytes.Clone(b.Get(u64(3)))
-				if err := b.Put(u64(2), v3); err != nil {
+				v2, v3 := bytes.Clone(b.Get(boltdb.U64(2))), bytes.Clone(b.Get(boltdb.U64(3)))
+				if err := b.Put(boltdb.U64(2), v3); err != nil {
 					return err
 				}
-				return b.Put(u64(3), v2)
+				return b.Put(boltdb.U64(3), v2)
 			},
 			mentions: "stored under seq 2",
 		},
 		{
 			name:     "dropped outbox entry",
-			edit:     func(tx *bolt.Tx) error { return tx.Bucket(bOutbox).Delete(u64(5)) },
+			edit:     func(tx *boltdb.Tx) error { return tx.Bucket(bOutbox).Delete(boltdb.U64(5)) },
 			mentions: "outbox",
 		},
 		{
 			name:     "acked beyond head",
-			edit:     func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(kAcked, u64(7)) },
+			edit:     func(tx *boltdb.Tx) error { return tx.Bucket(bMeta).Put(kAcked, boltdb.U64(7)) },
 			openErr:  true,
 			mentions: "acked 7 beyond head 6",
 		},
 		{
 			name: "signing key replaced",
-			edit: func(tx *bolt.Tx) error {
-				return tx.Bucket(bKeys).Put(u64(1), testKey("b").Public().(ed25519.PublicKey))
+			edit: func(tx *boltdb.Tx) error {
+				return tx.Bucket(bKeys).Put(boltdb.U64(1), testKey("b").Public().(ed25519.PublicKey))
 			},
 			openErr:  true,
 			mentions: "bad signature",
@@ -664,17 +663,19 @@ func TestOpen_corruptFileLeftInPlace(t *testing.T) {
 			write(t, path, b)
 		}},
 		{"other bbolt file", func(t *testing.T, path string) {
-			editBolt(t, path, func(tx *bolt.Tx) error {
+			editBolt(t, path, func(tx *boltdb.Tx) error {
 				_, err := tx.CreateBucket([]byte("widgets"))
 				return err
 			})
 		}},
-		{"an archive", func(t *testing.T, path string) {
-			a, err := OpenArchive(path, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			a.Close()
+		{"another store's format", func(t *testing.T, path string) {
+			editBolt(t, path, func(tx *boltdb.Tx) error {
+				meta, err := tx.CreateBucket(bMeta)
+				if err != nil {
+					return err
+				}
+				return meta.Put([]byte("format"), []byte("tillguard-archive/2"))
+			})
 		}},
 		{"a directory", func(t *testing.T, path string) {
 			if err := os.Mkdir(path, 0o700); err != nil {
@@ -830,13 +831,13 @@ func livePages(t *testing.T, path string) map[int]bool {
 	// only for writable handles.
 	cp := filepath.Join(t.TempDir(), "pages.db")
 	write(t, cp, readFile(t, path))
-	db, err := bolt.Open(cp, 0o600, nil)
+	db, err := boltdb.OpenFile(cp, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	live := map[int]bool{}
-	err = db.View(func(tx *bolt.Tx) error {
+	err = db.View(func(tx *boltdb.Tx) error {
 		for id := 2; ; id++ {
 			p, err := tx.Page(id)
 			if err != nil || p == nil {

@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
+	"github.com/tillguard/tillguard/internal/boltdb"
 	"github.com/tillguard/tillguard/sync/feed"
 )
 
@@ -27,12 +26,12 @@ type anchor struct {
 	hash string
 }
 
-func readAnchor(meta *bolt.Bucket) (anchor, error) {
+func readAnchor(meta *boltdb.Bucket) (anchor, error) {
 	v := meta.Get(kAnchor)
 	if v == nil {
 		return anchor{}, nil
 	}
-	seq, ok := getU64(v[:min(len(v), 8)])
+	seq, ok := boltdb.GetU64(v[:min(len(v), 8)])
 	if len(v) != anchorLen || !ok || seq == 0 || !isHex(v[8:]) {
 		return anchor{}, corruptf("meta anchor is %d bytes", len(v))
 	}
@@ -40,7 +39,7 @@ func readAnchor(meta *bolt.Bucket) (anchor, error) {
 }
 
 func encodeAnchor(a anchor) []byte {
-	return append(u64(a.seq), a.hash...)
+	return append(boltdb.U64(a.seq), a.hash...)
 }
 
 func isHex(b []byte) bool {
@@ -56,9 +55,9 @@ func isHex(b []byte) bool {
 // drops records, 0 when the ledger is empty.
 func (l *Ledger) First() uint64 {
 	var first uint64
-	_ = l.view(func(tx *bolt.Tx) error {
+	_ = l.view(func(tx *boltdb.Tx) error {
 		k, _ := tx.Bucket(bRecords).Cursor().First()
-		first, _ = getU64(k)
+		first, _ = boltdb.GetU64(k)
 		return nil
 	})
 	return first
@@ -75,7 +74,7 @@ func (l *Ledger) Prune(before time.Time) (int, error) {
 	total := 0
 	for {
 		n, read, err := l.pruneChunk(before)
-		l.mapped.readThrough(l.db, read) // release.go
+		l.mapped.ReadThrough(l.db, read)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("ledger: prune: %w", err)
@@ -98,7 +97,7 @@ func (l *Ledger) pruneChunk(before time.Time) (n, read int, err error) {
 	}
 	// The head record stays: Open and the next Append link to it.
 	limit := min(l.acked.Load(), l.head.Load()-min(l.head.Load(), 1))
-	err = l.update(func(tx *bolt.Tx) error {
+	err = l.update(func(tx *boltdb.Tx) error {
 		meta := tx.Bucket(bMeta)
 		a, err := readAnchor(meta)
 		if err != nil {
@@ -109,7 +108,7 @@ func (l *Ledger) pruneChunk(before time.Time) (n, read int, err error) {
 		last := a
 		c := recs.Cursor()
 		for k, v := c.First(); k != nil && len(drop) < pruneChunk; k, v = c.Next() {
-			seq, ok := getU64(k)
+			seq, ok := boltdb.GetU64(k)
 			if !ok {
 				return corruptf("record key %x", k)
 			}

@@ -9,8 +9,7 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
+	"github.com/tillguard/tillguard/internal/boltdb"
 	"github.com/tillguard/tillguard/sync/feed"
 )
 
@@ -116,7 +115,7 @@ func TestPrune_manyChunks(t *testing.T) {
 		for j := range rs {
 			rs[j] = newRec(feed.KindSale)
 		}
-		if err := AppendBatch(l, rs); err != nil {
+		if _, err := l.AppendBatch(rs); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -159,13 +158,13 @@ func prunedLedger(t *testing.T) string {
 func TestVerify_detectsTamperingAfterPrune(t *testing.T) {
 	tests := []struct {
 		name     string
-		edit     func(tx *bolt.Tx) error
+		edit     func(tx *boltdb.Tx) error
 		openErr  bool
 		mentions string
 	}{
 		{
 			name: "anchor hash changed",
-			edit: func(tx *bolt.Tx) error {
+			edit: func(tx *boltdb.Tx) error {
 				v := bytes.Clone(tx.Bucket(bMeta).Get(kAnchor))
 				// Another hex digit: a non-hex byte is caught by Open.
 				if v[len(v)-1] == '0' {
@@ -179,27 +178,27 @@ func TestVerify_detectsTamperingAfterPrune(t *testing.T) {
 		},
 		{
 			name:     "first retained record deleted",
-			edit:     func(tx *bolt.Tx) error { return tx.Bucket(bRecords).Delete(u64(5)) },
+			edit:     func(tx *boltdb.Tx) error { return tx.Bucket(bRecords).Delete(boltdb.U64(5)) },
 			openErr:  true,
 			mentions: "first record is 6, want 5",
 		},
 		{
 			name: "first retained record deleted and anchor moved",
-			edit: func(tx *bolt.Tx) error {
-				if err := tx.Bucket(bRecords).Delete(u64(5)); err != nil {
+			edit: func(tx *boltdb.Tx) error {
+				if err := tx.Bucket(bRecords).Delete(boltdb.U64(5)); err != nil {
 					return err
 				}
 				v := bytes.Clone(tx.Bucket(bMeta).Get(kAnchor))
-				copy(v, u64(5))
+				copy(v, boltdb.U64(5))
 				return tx.Bucket(bMeta).Put(kAnchor, v)
 			},
 			mentions: "record 6: prev",
 		},
 		{
 			name: "anchor beyond acked",
-			edit: func(tx *bolt.Tx) error {
+			edit: func(tx *boltdb.Tx) error {
 				v := bytes.Clone(tx.Bucket(bMeta).Get(kAnchor))
-				copy(v, u64(8))
+				copy(v, boltdb.U64(8))
 				return tx.Bucket(bMeta).Put(kAnchor, v)
 			},
 			openErr:  true,
@@ -207,7 +206,7 @@ func TestVerify_detectsTamperingAfterPrune(t *testing.T) {
 		},
 		{
 			name:     "anchor truncated",
-			edit:     func(tx *bolt.Tx) error { return tx.Bucket(bMeta).Put(kAnchor, u64(4)) },
+			edit:     func(tx *boltdb.Tx) error { return tx.Bucket(bMeta).Put(kAnchor, boltdb.U64(4)) },
 			openErr:  true,
 			mentions: "meta anchor",
 		},
@@ -249,7 +248,7 @@ func TestCompact_shrinksPrunedLedger(t *testing.T) {
 			rs[j] = newRec(feed.KindSale)
 			rs[j].Reason = strings.Repeat("x", 1000)
 		}
-		if err := AppendBatch(l, rs); err != nil {
+		if _, err := l.AppendBatch(rs); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -110,7 +110,11 @@ func readHash(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("password hash: %w", err)
 	}
-	return []byte(strings.TrimSpace(string(b))), nil
+	h := []byte(strings.TrimSpace(string(b)))
+	if err := console.CheckPassword(h); err != nil {
+		return nil, fmt.Errorf("password hash %s: %w (make it with tillguard password)", path, err)
+	}
+	return h, nil
 }
 
 // bureauSettings are the values of `tillguard bureau`'s flags.
