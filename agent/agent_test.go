@@ -18,6 +18,7 @@ import (
 	"github.com/tillguard/tillguard/agent/web"
 	"github.com/tillguard/tillguard/drivers/sim"
 	"github.com/tillguard/tillguard/internal/brokertest"
+	"github.com/tillguard/tillguard/sync/archive/boltarchive"
 	"github.com/tillguard/tillguard/sync/bureau"
 	"github.com/tillguard/tillguard/sync/feed"
 	"github.com/tillguard/tillguard/sync/keys"

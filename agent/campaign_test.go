@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -256,7 +257,7 @@ func countAtBureau(t *testing.T, r *rig, confirmed map[uint64]string) (stored, l
 	}
 	defer l.Close()
 	seen := map[string]int{}
-	err = r.ar.Scan(pharmacy, till, 1, func(_ uint64, rec, _ []byte) error {
+	err = r.ar.Scan(context.Background(), pharmacy, till, 1, 0, func(_ uint64, rec, _ []byte) error {
 		var fr feed.Record
 		if err := json.Unmarshal(rec, &fr); err != nil {
 			return err

@@ -28,6 +28,8 @@ import (
 	"github.com/tillguard/tillguard/agent/web"
 	"github.com/tillguard/tillguard/drivers/sim"
 	"github.com/tillguard/tillguard/internal/brokertest"
+	"github.com/tillguard/tillguard/sync/archive"
+	"github.com/tillguard/tillguard/sync/archive/boltarchive"
 	"github.com/tillguard/tillguard/sync/bureau"
 	"github.com/tillguard/tillguard/sync/feed"
 	"github.com/tillguard/tillguard/sync/keys"
@@ -453,10 +455,12 @@ func checkEndToEnd(t *testing.T, r *rig, confirmed map[uint64]string) {
 	if want != head+1 {
 		t.Fatalf("archive holds 1..%d, till head %d", want-1, head)
 	}
-	for _, a := range r.bur.Alarms() {
-		if a.Kind != bureau.AlarmGap { // gaps are the network's doing and heal
-			t.Errorf("bureau alarm %+v", a)
-		}
+	as, err := r.ar.Alarms(context.Background(), archive.AlarmQuery{Limit: archive.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range as {
+		t.Errorf("bureau alarm %+v", a)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -114,16 +115,14 @@ func (s *Store) Close() error {
 }
 
 // fail wraps err for op, and tells the closed store's errors and the
-// database's apart. A connection that broke (the server restarted, the
-// network went) makes the pool drop every idle connection, which may be
-// broken the same way, so the next call connects afresh.
+// database's apart. After a broken connection the pool drops every idle
+// one, which the same restart or network cut likely broke too, so the
+// next call connects afresh.
 func (s *Store) fail(op string, err error) error {
 	if s.closed.Load() {
 		return fmt.Errorf("pgarchive: %s: %w", op, archive.ErrClosed)
 	}
-	var pe *pgconn.PgError
-	if !errors.As(err, &pe) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) &&
-		!errors.Is(err, archive.ErrInvalid) && !errors.Is(err, archive.ErrNotFound) {
+	if broken(err) {
 		s.pool.Reset()
 	}
 	return fmt.Errorf("pgarchive: %s: %w", op, err)
@@ -134,6 +133,22 @@ func (s *Store) checkOpen(op string) error {
 		return fmt.Errorf("pgarchive: %s: %w", op, archive.ErrClosed)
 	}
 	return nil
+}
+
+// broken reports whether err says the connection is gone (the server
+// restarted or shut down, the network failed) rather than that the
+// statement failed.
+func broken(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// Class 08: connection exception; 57P: the server shutting down
+		// or starting.
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57P")
+	}
+	return !errors.Is(err, archive.ErrInvalid) && !errors.Is(err, archive.ErrNotFound) && !errors.Is(err, pgx.ErrNoRows)
 }
 
 // retryable reports whether a transaction failed only because of another
@@ -148,13 +163,66 @@ func retryable(err error) bool {
 // others.
 const maxAttempts = 5
 
-// inTx runs fn in a transaction, again when it fails retryably.
-func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	var err error
-	for range maxAttempts {
-		if err = pgx.BeginFunc(ctx, s.pool, fn); !retryable(err) {
-			return err
-		}
+// reconnecting runs fn, and once more on fresh connections when the
+// first attempt found its connection broken: a pool's idle connections
+// all break when the server restarts, and a read, or a write that is the
+// same when done twice, loses nothing by running again.
+func (s *Store) reconnecting(fn func() error) error {
+	err := fn()
+	if broken(err) && !s.closed.Load() {
+		s.pool.Reset()
+		err = fn()
 	}
 	return err
+}
+
+// inTx runs fn in a transaction, again when it fails retryably, and once
+// more on fresh connections when its connection broke before the commit:
+// nothing of it was committed then. A connection that breaks during the
+// commit leaves the outcome unknown, and the error is returned.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	reconnected := false
+	for attempt := 1; ; attempt++ {
+		committing := false
+		err := s.tryTx(ctx, fn, &committing)
+		switch {
+		case err == nil:
+			return nil
+		case retryable(err) && attempt < maxAttempts:
+			continue
+		case broken(err) && !committing && !reconnected && !s.closed.Load():
+			reconnected = true
+			s.pool.Reset()
+			continue
+		}
+		return err
+	}
+}
+
+func (s *Store) tryTx(ctx context.Context, fn func(tx pgx.Tx) error, committing *bool) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+	if err := fn(tx); err != nil {
+		return err
+	}
+	*committing = true
+	return tx.Commit(ctx)
+}
+
+// collect runs a query and collects its rows with fn, reconnecting once
+// if the connection broke.
+func collect[T any](ctx context.Context, s *Store, args []any, sql string, fn pgx.RowToFunc[T]) ([]T, error) {
+	var out []T
+	err := s.reconnecting(func() error {
+		rows, err := s.pool.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, fn)
+		return err
+	})
+	return out, err
 }
