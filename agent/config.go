@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tillguard/tillguard/agent/web"
 	"github.com/tillguard/tillguard/drivers/scanner"
 	"github.com/tillguard/tillguard/sync/bundle"
 	"github.com/tillguard/tillguard/sync/feed"
@@ -34,6 +35,16 @@ type Config struct {
 	// password (`tillguard password`): required to serve --http beyond
 	// loopback; clients not on loopback must then give it. "" = none.
 	OwnerPassword string
+	// HTTPHosts (--http-host) are the names, besides the address it
+	// listens on, that the till's HTTP interface answers to: a request
+	// for any other Host is refused, so that no other site's name can be
+	// pointed at the till (DNS rebinding). "till.shop.example" allows any
+	// port, "till.shop.example:8443" that one.
+	HTTPHosts []string
+
+	// ChainCheck (--chain-check) is how often the ledger's chain is
+	// walked, besides once at start; 0 = DefaultChainCheck.
+	ChainCheck time.Duration
 
 	// TLS to the broker (--tls-ca, --tls-cert, --tls-key): the CA that
 	// signed the broker's certificate, and this till's certificate and key
@@ -110,8 +121,48 @@ func (c Config) Check() error {
 			errs = append(errs, err)
 		}
 	}
+	for _, h := range c.HTTPHosts {
+		if err := web.CheckHost(h); err != nil {
+			errs = append(errs, fmt.Errorf("--http-host: %w", err))
+		}
+	}
+	if c.ChainCheck < 0 {
+		errs = append(errs, fmt.Errorf("--chain-check %s: want a positive period", c.ChainCheck))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("agent: config: %w", err)
+	}
+	return nil
+}
+
+// chainCheck is the period of the chain walk.
+func (c Config) chainCheck() time.Duration {
+	if c.ChainCheck <= 0 {
+		return DefaultChainCheck
+	}
+	return c.ChainCheck
+}
+
+// HostsFlag is a flag.Value for a list of names: comma-separated, and
+// added to each time it is given.
+type HostsFlag struct{ L *[]string }
+
+func (f HostsFlag) String() string {
+	if f.L == nil {
+		return ""
+	}
+	return strings.Join(*f.L, ",")
+}
+
+func (f HostsFlag) Set(s string) error {
+	for h := range strings.SplitSeq(s, ",") {
+		if h = strings.TrimSpace(h); h == "" {
+			continue
+		}
+		if err := web.CheckHost(h); err != nil {
+			return err
+		}
+		*f.L = append(*f.L, h)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -112,4 +113,28 @@ func FuzzParseDays(f *testing.F) {
 			t.Fatalf("%q → %v → %q → %v, %v", s, d, agent.FormatDays(d), back, err)
 		}
 	})
+}
+
+func TestHostsFlag(t *testing.T) {
+	var hosts []string
+	f := agent.HostsFlag{L: &hosts}
+	for _, s := range []string{"till.shop.example", " pos.shop.example:8443 , 192.168.1.20"} {
+		if err := f.Set(s); err != nil {
+			t.Fatalf("Set(%q): %v", s, err)
+		}
+	}
+	if got := f.String(); got != "till.shop.example,pos.shop.example:8443,192.168.1.20" {
+		t.Errorf("hosts = %q", got)
+	}
+	for _, bad := range []string{"till/x", "a b", "till:port"} {
+		if err := f.Set(bad); err == nil {
+			t.Errorf("Set(%q) took it", bad)
+		}
+	}
+	cfg := agent.Config{Pharmacy: "H1", Till: "T1", Region: "330100", Baud: 9600, DataDir: "d",
+		HTTPHosts: []string{"ok.example", "bad host"}, ChainCheck: -time.Second}
+	err := cfg.Check()
+	if err == nil || !strings.Contains(err.Error(), "--http-host") || !strings.Contains(err.Error(), "--chain-check") {
+		t.Errorf("Check = %v, want the bad host and the negative period", err)
+	}
 }

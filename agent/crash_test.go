@@ -320,6 +320,7 @@ func sell(ctx context.Context, api string, devs *sim.Sim, code, payment string) 
 	if err != nil {
 		return session.Receipt{}, 0, err
 	}
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
 		return session.Receipt{}, 0, err

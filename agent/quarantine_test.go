@@ -113,13 +113,19 @@ func TestTill_corruptLedgerIsQuarantined(t *testing.T) {
 		if r := get(t, api+"/"); !strings.Contains(string(r.body), q) {
 			t.Errorf("dashboard does not name %s", q)
 		}
-		r := cashSale(t, api)
-		var v struct {
-			Error string `json:"error"`
-		}
-		_ = json.Unmarshal(r.body, &v)
-		if r.code != http.StatusServiceUnavailable || !strings.HasPrefix(v.Error, reasonZH) {
-			t.Errorf("checkout = %d %s, want 503 %q…", r.code, r.body, reasonZH)
+		// The blocked shampoo cannot be recorded, nor the sale: both 503
+		// with the quarantine's reason.
+		for _, r := range []response{
+			post(t, api+"/api/session/lines", `{"barcode":"`+shampoo+`","qty":1}`),
+			post(t, api+"/api/session/checkout", `{"payment":"cash","cashier":"c1"}`),
+		} {
+			var v struct {
+				Error string `json:"error"`
+			}
+			_ = json.Unmarshal(r.body, &v)
+			if r.code != http.StatusServiceUnavailable || !strings.HasPrefix(v.Error, reasonZH) {
+				t.Errorf("line or checkout = %d %s, want 503 %q…", r.code, r.body, reasonZH)
+			}
 		}
 		// The scan was decided and stays on the screen, without history.
 		var sv session.View

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tillguard/tillguard/agent/session"
 	"github.com/tillguard/tillguard/drivers/scanner"
+	"github.com/tillguard/tillguard/internal/password"
 	"github.com/tillguard/tillguard/policy"
 	"github.com/tillguard/tillguard/sync/feed"
 	"github.com/tillguard/tillguard/sync/ledger"
@@ -52,7 +53,7 @@ type fullServer struct {
 	led *ledger.Ledger
 }
 
-func newFullServer(t *testing.T, auth *Auth) *fullServer {
+func newFullServer(t *testing.T, guard *password.Guard) *fullServer {
 	t.Helper()
 	cat, led := counter(t)
 	ch := &changes{subs: map[chan struct{}]bool{}}
@@ -68,10 +69,11 @@ func newFullServer(t *testing.T, auth *Auth) *fullServer {
 			Pharmacy: "P1", Till: "T1", HeadSeq: led.Head(), AckedSeq: led.Acked(),
 			Devices: map[string]DeviceState{"card": {State: "connected"}, "scanner": {State: "missing"}},
 			Policy:  Policy{Region: "330100", Version: "v1"},
+			Chain:   &Chain{Checked: time.Now().Format(time.RFC3339), OK: true},
 		}
 	}
-	srv := httptest.NewServer(New(Deps{
-		Session: s, Status: status, Records: led, Changes: ch.subscribe, Metrics: m, Auth: auth, Verify: led.Verify,
+	srv := httptest.NewServer(mustNew(t, Deps{
+		Session: s, Status: status, Records: led, Changes: ch.subscribe, Metrics: m, Password: guard,
 	}))
 	t.Cleanup(srv.Close)
 	return &fullServer{srv: srv, s: s, led: led}
@@ -126,11 +128,16 @@ func TestAPI_everyEndpoint(t *testing.T) {
 		{"checkout not an object", basket, "POST", "/api/session/checkout", `["cash"]`, 400, jsonCT, "bad JSON"},
 		{"checkout unknown field", basket, "POST", "/api/session/checkout", `{"payment":"cash","tip":1}`, 400, jsonCT, `unknown field \"tip\"`},
 		{"checkout trailing data", basket, "POST", "/api/session/checkout", `{"payment":"cash"}{}`, 400, jsonCT, "trailing"},
+		{"checkout trailing brace", basket, "POST", "/api/session/checkout", `{"payment":"cash"}}`, 400, jsonCT, "trailing"},
+		{"checkout key twice", basket, "POST", "/api/session/checkout", `{"payment":"insurance","payment":"cash"}`, 400, jsonCT, `key \"payment\" given twice`},
+		{"checkout keys by case", basket, "POST", "/api/session/checkout", `{"payment":"insurance","Payment":"cash"}`, 400, jsonCT, "differ only in case"},
 		{"checkout bad payment", basket, "POST", "/api/session/checkout", `{"payment":"alipay"}`, 400, jsonCT, "payment must be"},
 		{"checkout empty basket", nil, "POST", "/api/session/checkout", `{"payment":"cash"}`, 409, jsonCT, "empty"},
 		{"checkout GET", nil, "GET", "/api/session/checkout", "", 405, jsonCT, "use POST"},
 
 		{"void", basket, "POST", "/api/session/void", "", 200, jsonCT, `"state":"idle"`},
+		{"void empty object", basket, "POST", "/api/session/void", "{}", 200, jsonCT, `"state":"idle"`},
+		{"void unknown field", basket, "POST", "/api/session/void", `{"all":true}`, 400, jsonCT, "unknown field"},
 		{"void GET", nil, "GET", "/api/session/void", "", 405, jsonCT, "use POST"},
 
 		{"override block", basket, "POST", "/api/session/override", `{"line":0,"pharmacist":"ph1","reason":"r"}`, 409, jsonCT, "block"},
@@ -144,6 +151,8 @@ func TestAPI_everyEndpoint(t *testing.T) {
 		{"lines", nil, "POST", "/api/session/lines", `{"barcode":"` + shampoo + `","qty":2}`, 200, jsonCT, `"manual":true`},
 		{"lines bad JSON", nil, "POST", "/api/session/lines", `{"qty":"2"}`, 400, jsonCT, "bad JSON"},
 		{"lines unknown field", nil, "POST", "/api/session/lines", `{"barcode":"1","qty":1,"price_fen":1}`, 400, jsonCT, "unknown field"},
+		{"lines qty by case", nil, "POST", "/api/session/lines", `{"barcode":"` + shampoo + `","qty":1,"QTY":999}`, 400, jsonCT, `keys \"qty\" and \"QTY\" differ only in case`},
+		{"lines too large", nil, "POST", "/api/session/lines", `{"barcode":"` + strings.Repeat("1", 70<<10) + `"}`, 413, jsonCT, "bad JSON"},
 		{"lines qty", nil, "POST", "/api/session/lines", `{"barcode":"1","qty":1000}`, 400, jsonCT, "qty"},
 		{"lines no barcode", nil, "POST", "/api/session/lines", `{"qty":1}`, 400, jsonCT, "barcode"},
 		{"lines DELETE", nil, "DELETE", "/api/session/lines", "", 405, jsonCT, "use POST"},
@@ -160,6 +169,7 @@ func TestAPI_everyEndpoint(t *testing.T) {
 		{"return unknown sale", nil, "POST", "/api/returns", `{"sale_id":"nope","refund":"fund","lines":[{"barcode":"1","qty":1}]}`, 404, jsonCT, "not found"},
 		{"return bad JSON", nil, "POST", "/api/returns", `{"lines":{}}`, 400, jsonCT, "bad JSON"},
 		{"return unknown field", nil, "POST", "/api/returns", `{"sale_id":"x","refund":"fund","lines":[{"barcode":"1","qty":1,"price":1}]}`, 400, jsonCT, "unknown field"},
+		{"return line keys by case", nil, "POST", "/api/returns", `{"sale_id":"x","refund":"fund","lines":[{"barcode":"1","qty":1,"Qty":9}]}`, 400, jsonCT, "differ only in case"},
 		{"return bad refund", nil, "POST", "/api/returns", `{"sale_id":"x","refund":"wechat","lines":[{"barcode":"1","qty":1}]}`, 400, jsonCT, "refund"},
 		{"return GET", nil, "GET", "/api/returns", "", 405, jsonCT, "use POST"},
 
@@ -208,6 +218,9 @@ func TestAPI_everyEndpoint(t *testing.T) {
 			req, err := http.NewRequest(tt.method, f.srv.URL+tt.path, strings.NewReader(body))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if unsafeMethod(tt.method) {
+				req.Header.Set("Content-Type", "application/json")
 			}
 			resp, err := f.srv.Client().Do(req)
 			if err != nil {

@@ -1,105 +1,70 @@
 package web
 
 import (
-	"crypto/sha256"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"sync"
-	"unicode/utf8"
+	"strconv"
+	"time"
 
-	"golang.org/x/crypto/bcrypt"
+	"github.com/tillguard/tillguard/internal/password"
 )
 
-// MinPasswordLen is the shortest owner's password accepted, in characters.
-const MinPasswordLen = 8
-
-// ErrPassword: a password that cannot be set (too short or too long).
-var ErrPassword = errors.New("web: unusable password")
-
-// HashPassword hashes the owner's password for storage (bcrypt).
-func HashPassword(pw string) ([]byte, error) {
-	if utf8.RuneCountInString(pw) < MinPasswordLen {
-		return nil, fmt.Errorf("%w: want at least %d characters", ErrPassword, MinPasswordLen)
-	}
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
-	if err != nil {
-		// bcrypt refuses more than 72 bytes rather than cutting them off.
-		return nil, fmt.Errorf("%w: %w", ErrPassword, err)
-	}
-	return h, nil
-}
-
-// Auth checks HTTP basic credentials against the owner's password hash.
-// The user name is not checked: there is one account, the owner's.
-type Auth struct {
-	hash []byte
-
-	mu   sync.Mutex
-	good map[[32]byte]bool // passwords already verified: bcrypt costs ~50 ms per check
-}
-
-// NewAuth checks against a hash made by HashPassword.
-func NewAuth(hash []byte) (*Auth, error) {
-	if _, err := bcrypt.Cost(hash); err != nil {
-		return nil, fmt.Errorf("web: password hash: %w", err)
-	}
-	return &Auth{hash: hash, good: map[[32]byte]bool{}}, nil
-}
-
-// maxGood bounds the cache of verified passwords; the owner has one.
-const maxGood = 8
-
-// Check reports whether pw is the owner's password.
-func (a *Auth) Check(pw string) bool {
-	k := sha256.Sum256([]byte(pw))
-	a.mu.Lock()
-	ok := a.good[k]
-	a.mu.Unlock()
-	if ok {
-		return true
-	}
-	if bcrypt.CompareHashAndPassword(a.hash, []byte(pw)) != nil {
-		return false
-	}
-	a.mu.Lock()
-	if len(a.good) >= maxGood {
-		clear(a.good)
-	}
-	a.good[k] = true
-	a.mu.Unlock()
-	return true
-}
-
-// protect asks for the owner's password when an Auth is set (the
-// interface is then reachable beyond this machine) on everything but
-// /healthz, from every client but this machine's own: the cashier's screen
-// on the till needs none (SPEC.md §5).
+// protect asks for the owner's password when one is set (the interface
+// is then reachable beyond this machine) on everything but /healthz, from
+// every client but this machine's own: the cashier's screen on the till
+// needs none (SPEC.md §5). The password is checked by internal/password,
+// as the bureau's console checks its own: a client that gives
+// password.MaxFailures wrong ones is locked out for password.Lockout
+// (429), and only one bcrypt runs at a time, so guessers from many
+// addresses queue behind each other instead of taking every core from
+// the counter.
 func (h *handler) protect(next http.Handler) http.Handler {
-	if h.Auth == nil {
+	if h.Password == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" || fromLoopback(r) {
+		if r.URL.Path == "/healthz" || password.Loopback(r.RemoteAddr) {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if _, pw, ok := r.BasicAuth(); ok && h.Auth.Check(pw) {
-			next.ServeHTTP(w, r)
+		// A request without credentials is no guess: a browser's first
+		// request never has any.
+		_, pw, ok := r.BasicAuth()
+		if !ok {
+			challenge(w)
 			return
 		}
-		w.Header().Set("WWW-Authenticate", `Basic realm="tillguard", charset="UTF-8"`)
-		writeError(w, http.StatusUnauthorized, "需要店主密码 / the owner's password is required")
+		ok, wait, err := h.checkPassword(r, pw)
+		switch {
+		case err != nil: // the client went away while waiting its turn
+			return
+		case wait > 0:
+			// Not logged: a locked-out client could fill the log.
+			secs := int((wait + time.Second - 1) / time.Second)
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			writeError(w, http.StatusTooManyRequests, fmt.Sprintf("密码错误次数过多，请 %d 秒后再试 / too many wrong passwords: try again in %d s", secs, secs))
+		case !ok:
+			h.Log.Warn("web: wrong owner password", "client", password.ClientKey(r.RemoteAddr))
+			challenge(w)
+		default:
+			next.ServeHTTP(w, r)
+		}
 	})
 }
 
-// fromLoopback reports whether the request comes from this machine.
-func fromLoopback(r *http.Request) bool {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return false
+// checkPassword runs the guard's check when no other check is running.
+func (h *handler) checkPassword(r *http.Request, pw string) (ok bool, wait time.Duration, err error) {
+	select {
+	case h.bcrypt <- struct{}{}:
+	case <-r.Context().Done():
+		return false, 0, r.Context().Err()
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	defer func() { <-h.bcrypt }()
+	ok, wait = h.Password.Check(r.RemoteAddr, pw)
+	return ok, wait, nil
+}
+
+func challenge(w http.ResponseWriter) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="tillguard", charset="UTF-8"`)
+	writeError(w, http.StatusUnauthorized, "需要店主密码 / the owner's password is required")
 }

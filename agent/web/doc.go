@@ -4,8 +4,15 @@
 // /api/events), the owner's dashboard (/), the self-inspection report
 // (/report, /report.csv, built by agent/report), /metrics and the health
 // check. Pages, script and style are embedded; nothing is fetched from the
-// internet. Handlers hold no state of their own beyond the metrics and the
-// chain check's last result; they translate between HTTP and the session
-// and status the agent wires in. With an owner's password set, clients not
-// on this machine must give it.
+// internet. Handlers hold no state of their own beyond the metrics, the
+// count of live streams and the password guard; they translate between
+// HTTP and the session and status the agent wires in.
+//
+// Only the till's own screen and software may drive it (guard.go): a
+// request for another Host is refused (421), and a state-changing one
+// must be JSON (415) and not come from another site (403). Bodies are
+// read by one strict decoder (json.go). With an owner's password set,
+// clients not on this machine must give it, and a client that keeps
+// guessing is locked out (auth.go, internal/password). NewServer and
+// LimitListener bound what clients may hold (server.go, Limits).
 package web

@@ -125,11 +125,32 @@ func (h *handler) metrics(w http.ResponseWriter, _ *http.Request) {
 	for _, n := range names {
 		fmt.Fprintf(w, "tillguard_device_reconnects_total{device=%s} %d\n", label(n), st.Devices[n].Reconnects)
 	}
-	fmt.Fprintln(w, "# HELP tillguard_alarm 1 for each alarm raised.")
+	fmt.Fprintln(w, "# HELP tillguard_alarm 1 for each kind of alarm raised.")
 	fmt.Fprintln(w, "# TYPE tillguard_alarm gauge")
+	kinds := map[string]bool{}
 	for _, a := range st.Alarms {
-		fmt.Fprintf(w, "tillguard_alarm{kind=%s} 1\n", label(a.Kind))
+		// A kind raised for two causes is one series.
+		if !kinds[a.Kind] {
+			kinds[a.Kind] = true
+			fmt.Fprintf(w, "tillguard_alarm{kind=%s} 1\n", label(a.Kind))
+		}
 	}
+	if c := st.Chain; c != nil && c.Checked != "" {
+		ok := 0.0
+		if c.OK {
+			ok = 1
+		}
+		gauge("tillguard_ledger_chain_ok", "1 while the last check of the ledger's chain found every record sound.", ok)
+		if !c.OK && c.BadSeq > 0 {
+			gauge("tillguard_ledger_chain_bad_seq", "The first record that fails the ledger's chain check.", float64(c.BadSeq))
+		}
+	}
+	if st.Uplink.HeldFrom > 0 {
+		gauge("tillguard_uplink_held_from_seq", "The uplink sends nothing from this seq on while the chain is broken.", float64(st.Uplink.HeldFrom))
+	}
+	fmt.Fprintln(w, "# HELP tillguard_http_events_refused_total Live-update streams refused since the till started: too many open.")
+	fmt.Fprintln(w, "# TYPE tillguard_http_events_refused_total counter")
+	fmt.Fprintf(w, "tillguard_http_events_refused_total %d\n", h.streams.refused())
 	if st.Quarantined != "" {
 		fmt.Fprintln(w, "# HELP tillguard_ledger_quarantined 1 while the ledger file is quarantined as corrupt and sales are suspended.")
 		fmt.Fprintln(w, "# TYPE tillguard_ledger_quarantined gauge")

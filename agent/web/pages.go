@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tillguard/tillguard/agent/report"
@@ -21,8 +20,7 @@ var assets embed.FS
 // static files.
 type site struct {
 	*handler
-	dash  *template.Template
-	chain *chainCheck
+	dash *template.Template
 }
 
 // pages registers the pages, /metrics and /api/events.
@@ -33,7 +31,6 @@ func (h *handler) pages(mux *router) {
 	s := &site{
 		handler: h,
 		dash:    template.Must(template.New("dashboard.html").Funcs(report.Funcs()).ParseFS(assets, "assets/dashboard.html")),
-		chain:   &chainCheck{verify: h.Verify, now: h.Now},
 	}
 	static, err := fs.Sub(assets, "assets/static")
 	if err != nil {
@@ -149,7 +146,8 @@ func (s *site) dashboard(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	d := dashboardData{Now: now, Status: s.Status(), Custom: custom, Chain: s.chain.get()}
+	d := dashboardData{Now: now, Status: s.Status(), Custom: custom}
+	d.Chain = chainRow(d.Status.Chain)
 	if d.Today, ok = s.build(w, today); !ok {
 		return
 	}
@@ -176,64 +174,20 @@ func (s *site) dashboard(w http.ResponseWriter, r *http.Request) {
 	w.Write([]byte(b.String()))
 }
 
-// chainEvery is how long a chain check is shown before it is redone: a
-// full check reads the whole ledger.
-const chainEvery = time.Minute
-
-// chainWait is how long a page waits for a check under way.
-const chainWait = 2 * time.Second
-
-// chainCheck runs the ledger's Verify at most once a minute, in the
-// background, and remembers the result.
-type chainCheck struct {
-	verify func() error
-	now    func() time.Time
-
-	mu      sync.Mutex
-	at      time.Time
-	err     error
-	running chan struct{}
-}
-
+// chainState is the chain row of the dashboard.
 type chainState struct {
-	Shown   bool // a Verify is wired in
+	Shown   bool // a chain check is wired in
 	Known   bool // checked at least once
 	OK      bool
 	Error   string
 	Checked time.Time
 }
 
-func (c *chainCheck) get() chainState {
-	if c.verify == nil {
+func chainRow(c *Chain) chainState {
+	if c == nil {
 		return chainState{}
 	}
-	c.mu.Lock()
-	if c.running == nil && (c.at.IsZero() || c.now().Sub(c.at) > chainEvery) {
-		done := make(chan struct{})
-		c.running = done
-		go func() {
-			err := c.verify()
-			c.mu.Lock()
-			c.at, c.err, c.running = c.now(), err, nil
-			c.mu.Unlock()
-			close(done)
-		}()
-	}
-	running := c.running
-	c.mu.Unlock()
-	if running != nil {
-		t := time.NewTimer(chainWait)
-		select {
-		case <-running:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st := chainState{Shown: true, Known: !c.at.IsZero(), OK: c.err == nil, Checked: c.at}
-	if c.err != nil {
-		st.Error = c.err.Error()
-	}
+	st := chainState{Shown: true, Known: c.Checked != "", OK: c.OK, Error: c.Error}
+	st.Checked, _ = time.Parse(time.RFC3339, c.Checked)
 	return st
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tillguard/tillguard/agent/session"
+	"github.com/tillguard/tillguard/internal/password"
 	"github.com/tillguard/tillguard/sync/ledger"
 )
 
@@ -30,6 +31,16 @@ type Status struct {
 	// Quarantined is the corrupt ledger file set aside while the till
 	// runs without a ledger (sales suspended); "" = none.
 	Quarantined string `json:"quarantined,omitempty"`
+	// Chain is the last check of the ledger's chain; nil = none wired in.
+	Chain *Chain `json:"chain,omitempty"`
+}
+
+// Chain is the last check of the ledger's chain of records.
+type Chain struct {
+	Checked string `json:"checked,omitempty"` // RFC 3339; "" = not checked yet
+	OK      bool   `json:"ok"`
+	BadSeq  uint64 `json:"bad_seq,omitempty"` // the first record that fails
+	Error   string `json:"error,omitempty"`
 }
 
 // Outbox is what the bureau has not acknowledged yet.
@@ -64,13 +75,20 @@ type Uplink struct {
 	Configured bool   `json:"configured"`
 	Connected  bool   `json:"connected"`
 	LastAck    string `json:"last_ack,omitempty"`
+	SentSeq    uint64 `json:"sent_seq"` // highest seq sent in the current round
+	// HeldFrom: while the chain check finds a bad record, nothing from
+	// this seq on is sent; 0 = nothing held.
+	HeldFrom uint64 `json:"held_from,omitempty"`
 }
 
-// Alarm is a condition the owner must see.
+// Alarm is a condition the owner must see. A kind may be raised for more
+// than one cause at once (the ledger cannot persist, and its chain is
+// broken): each is an alarm of its own.
 type Alarm struct {
 	Kind   string `json:"kind"`
 	Detail string `json:"detail"`
 	Since  string `json:"since"`
+	Seq    uint64 `json:"seq,omitempty"` // the record it concerns, if one
 }
 
 // Records pages the ledger for GET /api/records.
@@ -87,22 +105,51 @@ type Deps struct {
 
 	// Pages, live updates, metrics and the owner's password (pages.go,
 	// events.go, metrics.go, auth.go). Each may be nil.
-	Changes func() (<-chan struct{}, func()) // woken after every session or device change; nil = no /api/events
-	Metrics *Metrics                         // decision counters for /metrics
-	Auth    *Auth                            // the owner's password; nil = open (loopback)
-	Verify  func() error                     // checks the ledger's chain for the dashboard; nil = not shown
-	Now     func() time.Time                 // the dashboard's and report's "today"; nil = time.Now
+	Changes  func() (<-chan struct{}, func()) // woken after every session or device change; nil = no /api/events
+	Metrics  *Metrics                         // decision counters for /metrics
+	Password *password.Guard                  // the owner's password; nil = loopback clients only (SPEC.md §5)
+	Now      func() time.Time                 // the dashboard's and report's "today"; nil = time.Now
+
+	// Hosts are the names, besides the till's own address, that requests
+	// may be addressed to (--http-host; CheckHost says what one may be):
+	// guard.go.
+	Hosts []string
+	// Limits: MaxEvents bounds the live-update streams; the rest is for
+	// NewServer. nil = DefaultLimits.
+	Limits *Limits
+	// Refused gives how many appends the ledger has refused since start,
+	// and the last refusal, so that a request whose blocked attempt could
+	// not be recorded is answered 503 saying why (the session keeps the
+	// decision and only logs the failure); nil = not known.
+	Refused func() (n uint64, last error)
 }
 
 // maxRecords bounds one page of GET /api/records.
 const maxRecords = 1000
 
-// New returns the handler for the till's HTTP interface.
-func New(d Deps) http.Handler {
+// New returns the handler for the till's HTTP interface. A bad entry in
+// d.Hosts is an error: nothing would be served under that name.
+func New(d Deps) (http.Handler, error) {
+	h, err := newHandler(d)
+	if err != nil {
+		return nil, err
+	}
+	return h.serve, nil
+}
+
+func newHandler(d Deps) (*handler, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{d}
+	lim := d.Limits.orDefault()
+	h := &handler{Deps: d, streams: &streams{max: lim.MaxEvents}, bcrypt: make(chan struct{}, 1)}
+	for _, s := range d.Hosts {
+		n, err := parseHost(s)
+		if err != nil {
+			return nil, err
+		}
+		h.hosts = append(h.hosts, n)
+	}
 	mux := http.NewServeMux()
 	r := &router{mux: mux, allow: map[string][]string{}}
 	r.handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }))
@@ -121,10 +168,17 @@ func New(d Deps) http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
-	return h.protect(mux)
+	h.serve = h.guard(h.protect(mux))
+	return h, nil
 }
 
-type handler struct{ Deps }
+type handler struct {
+	Deps
+	serve   http.Handler // every route, behind guard and protect
+	hosts   []hostName
+	streams *streams
+	bcrypt  chan struct{} // one password check at a time (auth.go)
+}
 
 // router registers method-qualified patterns and answers any other method
 // on the same path with 405, an Allow header and a JSON body, where
@@ -134,9 +188,13 @@ type router struct {
 	allow map[string][]string // path → methods
 }
 
+// handle registers h; a state-changing one takes JSON only (guard.go).
 func (r *router) handle(pattern string, h http.Handler) {
 	method, path, _ := strings.Cut(pattern, " ")
 	r.allow[path] = append(r.allow[path], method)
+	if unsafeMethod(method) {
+		h = needJSON(h)
+	}
 	r.mux.Handle(pattern, h)
 }
 
@@ -169,7 +227,7 @@ type checkoutRequest struct {
 
 func (h *handler) checkout(w http.ResponseWriter, r *http.Request) {
 	var req checkoutRequest
-	if !readJSON(w, r, &req) {
+	if !readJSON(w, r, &req, false) {
 		return
 	}
 	switch req.Payment {
@@ -181,8 +239,8 @@ func (h *handler) checkout(w http.ResponseWriter, r *http.Request) {
 	rc, err := h.Session.Checkout(req.Payment, req.Cashier)
 	switch {
 	case errors.Is(err, session.ErrPersist):
-		h.Log.Error("web: checkout not persisted", "err", err)
-		writeError(w, http.StatusServiceUnavailable, refusal(err, "账本无法写入，不能进行医保销售 / the ledger cannot persist: no insurance sale"))
+		h.Log.Error("web: checkout not persisted", "payment", req.Payment, "err", err)
+		writeError(w, http.StatusServiceUnavailable, refusal(err, notPersisted[req.Payment]))
 	case err != nil:
 		writeError(w, http.StatusConflict, err.Error())
 	default:
@@ -190,7 +248,19 @@ func (h *handler) checkout(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *handler) void(w http.ResponseWriter, _ *http.Request) {
+// notPersisted is the cashier's message for a checkout the ledger did not
+// take, by payment: nothing was sold, whatever the payment.
+var notPersisted = map[string]string{
+	session.PayInsurance: "账本无法写入，医保销售未完成 / the ledger cannot persist: the insurance sale was not made",
+	session.PayCash:      "账本无法写入，现金销售未完成 / the ledger cannot persist: the cash sale was not made",
+	session.PaySplit:     "账本无法写入，销售未完成 / the ledger cannot persist: the sale was not made",
+}
+
+// void drops the basket; its body, if any, is an empty JSON object.
+func (h *handler) void(w http.ResponseWriter, r *http.Request) {
+	if !readJSON(w, r, &struct{}{}, true) {
+		return
+	}
 	h.Session.Void()
 	writeJSON(w, http.StatusOK, h.Session.View())
 }
@@ -206,7 +276,7 @@ type overrideRequest struct {
 // block can never be released); 503 the override cannot be recorded.
 func (h *handler) override(w http.ResponseWriter, r *http.Request) {
 	var req overrideRequest
-	if !readJSON(w, r, &req) {
+	if !readJSON(w, r, &req, false) {
 		return
 	}
 	if req.Line == nil {
@@ -221,13 +291,15 @@ type lineRequest struct {
 	Qty     int    `json:"qty"`
 }
 
-// manualLine adds a keyed-in line (manual_entry).
+// manualLine adds a keyed-in line (manual_entry): 200 with the session;
+// 503 when the line is blocked or held and the ledger could not record
+// the attempt (the line stays, decided).
 func (h *handler) manualLine(w http.ResponseWriter, r *http.Request) {
 	var req lineRequest
-	if !readJSON(w, r, &req) {
+	if !readJSON(w, r, &req, false) {
 		return
 	}
-	h.reply(w, h.Session.AddManual(req.Barcode, req.Qty))
+	h.recorded(w, func() error { return h.Session.AddManual(req.Barcode, req.Qty) })
 }
 
 type rxRequest struct {
@@ -235,13 +307,43 @@ type rxRequest struct {
 	Long bool   `json:"long"`
 }
 
-// rx enters a prescription reference for the open sale.
+// rx enters a prescription reference for the open sale; the basket is
+// decided again, so a 503 is as for manualLine.
 func (h *handler) rx(w http.ResponseWriter, r *http.Request) {
 	var req rxRequest
-	if !readJSON(w, r, &req) {
+	if !readJSON(w, r, &req, false) {
 		return
 	}
-	h.reply(w, h.Session.SetRx(req.Ref, req.Long))
+	h.recorded(w, func() error { return h.Session.SetRx(req.Ref, req.Long) })
+}
+
+// recorded runs a session change that may record blocked attempts and
+// replies as reply does, or 503 when the ledger refused a record meanwhile:
+// the session keeps its decisions on screen but the attempt is not in the
+// ledger, and the client must know.
+func (h *handler) recorded(w http.ResponseWriter, change func() error) {
+	var before uint64
+	if h.Refused != nil {
+		before, _ = h.Refused()
+	}
+	if err := change(); err != nil {
+		h.fail(w, err)
+		return
+	}
+	if h.Refused != nil {
+		if n, last := h.Refused(); n > before {
+			h.Log.Error("web: a blocked attempt was not recorded", "err", last)
+			msg := "账本无法写入，拦截记录未能保存 / the ledger cannot persist: the blocked attempt was not recorded"
+			if r, ok := errors.AsType[*session.Refusal](last); ok {
+				msg = r.Reason + "（拦截记录未能保存 / the blocked attempt was not recorded）"
+			} else if last != nil {
+				msg += ": " + last.Error()
+			}
+			writeError(w, http.StatusServiceUnavailable, msg)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, h.Session.View())
 }
 
 // reply answers a session change: the session on success, else the error
@@ -297,7 +399,7 @@ type returnRequest struct {
 // policy refuses (cash_refund, recorded); 503 the ledger cannot persist.
 func (h *handler) returns(w http.ResponseWriter, r *http.Request) {
 	var req returnRequest
-	if !readJSON(w, r, &req) {
+	if !readJSON(w, r, &req, false) {
 		return
 	}
 	rr := session.ReturnRequest{SaleID: req.SaleID, Refund: req.Refund, Cashier: req.Cashier}
@@ -336,23 +438,6 @@ func (h *handler) records(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"records": out})
-}
-
-// maxBody bounds request bodies; the API takes small JSON objects only.
-const maxBody = 64 << 10
-
-func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeError(w, http.StatusBadRequest, "bad JSON: "+err.Error())
-		return false
-	}
-	if dec.More() {
-		writeError(w, http.StatusBadRequest, "bad JSON: trailing data")
-		return false
-	}
-	return true
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

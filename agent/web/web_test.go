@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/tillguard/tillguard/agent/session"
@@ -24,12 +25,16 @@ const catalogCSV = `barcode,med_list_codg,name,category,covered,course,pack_unit
 `
 
 type memLedger struct {
-	recs [][]byte
-	fail error
+	recs    [][]byte
+	fail    error
+	refused atomic.Uint64
 }
+
+func (m *memLedger) refusals() (uint64, error) { return m.refused.Load(), m.fail }
 
 func (m *memLedger) Append(r *feed.Record) (ledger.Entry, error) {
 	if m.fail != nil {
+		m.refused.Add(1)
 		return ledger.Entry{}, m.fail
 	}
 	m.recs = append(m.recs, []byte(`{"seq":`+string(rune('0'+len(m.recs)+1))+`}`))
@@ -53,20 +58,36 @@ func newServer(t *testing.T) (*httptest.Server, *session.Session, *memLedger) {
 	}
 	led := &memLedger{}
 	s := session.New(session.Config{Pharmacy: "P1", Till: "T1", Catalog: cat, Limits: policy.DefaultLimits(), Ledger: led})
-	srv := httptest.NewServer(New(Deps{
+	srv := httptest.NewServer(mustNew(t, Deps{
 		Session: s,
 		Status:  func() Status { return Status{Pharmacy: "P1", Till: "T1"} },
 		Records: led,
+		Refused: led.refusals,
 	}))
 	t.Cleanup(srv.Close)
 	return srv, s, led
 }
 
+// mustNew is New for a test's Deps.
+func mustNew(t *testing.T, d Deps) http.Handler {
+	t.Helper()
+	h, err := New(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// do sends a request as the POS software would: a state-changing one is
+// JSON.
 func do(t *testing.T, method, url, body string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if unsafeMethod(method) {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -174,7 +195,7 @@ func newCounterServer(t *testing.T) (*httptest.Server, *session.Session, *ledger
 	t.Helper()
 	cat, led := counter(t)
 	s := session.New(session.Config{Pharmacy: "P1", Till: "T1", Catalog: cat, Limits: policy.DefaultLimits(), Ledger: led, Index: led})
-	srv := httptest.NewServer(New(Deps{Session: s, Status: func() Status { return Status{} }, Records: led}))
+	srv := httptest.NewServer(mustNew(t, Deps{Session: s, Status: func() Status { return Status{} }, Records: led}))
 	t.Cleanup(srv.Close)
 	return srv, s, led
 }

@@ -48,11 +48,13 @@ func (tl *Till) Pub() ed25519.PublicKey { return tl.Key.Public().(ed25519.Public
 // ID is "pharmacy/till", the bureau's enrolment key.
 func (tl *Till) ID() string { return tl.Pharmacy + "/" + tl.Name }
 
-// Sale is a typical sale record, about 500 bytes on the wire.
+// Sale is a typical sale record, about 500 bytes on the wire. Its card is
+// the pharmacy's own customer's: tills of different pharmacies selling to
+// one card would be a cross-till alarm.
 func Sale(pharmacy, till string, i int) *feed.Record {
 	return &feed.Record{
 		Pharmacy: pharmacy, Till: till, Kind: feed.KindSale,
-		Card:    &feed.Card{Type: feed.CardSSC, No: "330100********1234", Region: "330100", Name: "张*"},
+		Card:    &feed.Card{Type: feed.CardSSC, No: "3301" + pharmacy, Region: "330100", Name: "张*"},
 		Cashier: "c01",
 		Lines: []feed.Line{
 			{Barcode: "6901234567892", MedListCodg: "XA01ABC123B001010100001", Name: "阿莫西林胶囊", Qty: 2, Days: 7, PriceFen: 1850, Decision: feed.Allow, Pay: "insurance"},

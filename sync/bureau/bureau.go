@@ -134,6 +134,11 @@ const StatusFilter = feed.Root + "/+/+/" + feed.LeafStatus
 // unacknowledged: their tills send them again. It returns an error only
 // for options that can never work.
 func (b *Bureau) Run(ctx context.Context, mo mqttclient.Options) error {
+	// A clean session: the bureau subscribes at QoS 0 and keeps nothing
+	// at the broker, and a receiver that has gone must leave its shared
+	// group, or the broker goes on handing it a share of every till's
+	// records, to be dropped, until it comes back.
+	mo.CleanSession = true
 	var subscribed bool // guarded by b.mu: the first subscriptions are in place (renewed on reconnects)
 	onConnect, onLost := mo.OnConnect, mo.OnLost
 	mo.OnConnect = func() {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tillguard/tillguard/internal/brokertest"
 	"github.com/tillguard/tillguard/internal/pgtest"
+	"github.com/tillguard/tillguard/internal/tilltest"
 	"github.com/tillguard/tillguard/sync/archive"
 	"github.com/tillguard/tillguard/sync/archive/pgarchive"
 	"github.com/tillguard/tillguard/sync/bureau"

@@ -61,6 +61,11 @@ type Opts struct {
 	// while it runs, it is called once more with the latest.
 	Region   string
 	OnPolicy func(payload []byte)
+
+	// SendLimit, if set, is the highest seq that may be sent, read on
+	// every turn of the loop: the till holds back records from one that
+	// fails its chain check on. nil = up to the head.
+	SendLimit func() uint64
 }
 
 // State is a snapshot of the uplink.
@@ -85,6 +90,7 @@ type Uplink struct {
 	ackTopic             string
 	policyTopic          string
 	onPolicy             func([]byte)
+	sendLimit            func() uint64
 
 	ackSig   chan struct{} // loop: an ack arrived (progress or not)
 	applySig chan struct{} // applier: an ack to write to the ledger
@@ -116,7 +122,7 @@ func New(ob Outbox, pharmacy, till string, opts *Opts) *Uplink {
 	}
 	u := &Uplink{
 		ob: ob, pharmacy: pharmacy, till: till,
-		window: o.Window, ackTimeout: o.AckTimeout,
+		window: o.Window, ackTimeout: o.AckTimeout, sendLimit: o.SendLimit,
 		log: o.Log.With("pharmacy", pharmacy, "till", till), now: o.Now,
 		txTopic:     feed.TillTopic(pharmacy, till, feed.LeafTx),
 		ackTopic:    feed.TillTopic(pharmacy, till, feed.LeafAck),
@@ -290,6 +296,9 @@ func (u *Uplink) loop(ctx context.Context, c publisher) {
 		limit := min(head, acked+uint64(u.window))
 		if probing {
 			limit = min(head, acked+1)
+		}
+		if u.sendLimit != nil {
+			limit = min(limit, max(acked, u.sendLimit()))
 		}
 
 		var timeout <-chan time.Time

@@ -11,10 +11,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tillguard/tillguard/sync/archive"
+	"github.com/tillguard/tillguard/sync/archive/boltarchive"
 	"github.com/tillguard/tillguard/sync/bundle"
 	"github.com/tillguard/tillguard/sync/feed"
 	"github.com/tillguard/tillguard/sync/keys"
-	"github.com/tillguard/tillguard/sync/ledger"
 )
 
 func runCmd(t *testing.T, args ...string) (code int, stdout, stderr string) {

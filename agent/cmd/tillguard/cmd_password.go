@@ -10,7 +10,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/tillguard/tillguard/agent/web"
+	"github.com/tillguard/tillguard/internal/password"
 )
 
 // cmdPassword reads the owner's password from stdin (one line) and writes
@@ -25,7 +25,7 @@ func cmdPassword(_ context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("password: %w", err)
 	}
-	h, err := web.HashPassword(strings.TrimRight(line, "\r\n"))
+	h, err := password.Hash(strings.TrimRight(line, "\r\n"))
 	if err != nil {
 		return err
 	}

@@ -56,6 +56,8 @@ func runFlags() (fs *flag.FlagSet, cfg *agent.Config, verbose *bool) {
 	fs.StringVar(&cfg.Policy, "policy", "", "policy file: limits per region, deny list (JSON; none = RULES.md's defaults)")
 	fs.StringVar(&cfg.HTTP, "http", agent.DefaultHTTP, "listen address of the dashboard, till screen and API")
 	fs.StringVar(&cfg.OwnerPassword, "owner-password", "", "file holding the owner's password hash (tillguard password): needed for a --http beyond loopback")
+	fs.Var(agent.HostsFlag{L: &cfg.HTTPHosts}, "http-host", "names the dashboard, till screen and API answer to besides the --http address, comma-separated (`till.shop.example[:port]`); requests for any other Host are refused")
+	fs.DurationVar(&cfg.ChainCheck, "chain-check", agent.DefaultChainCheck, "how often the ledger's chain is walked, besides at start; a broken record raises the ledger alarm and holds the uplink")
 	fs.StringVar(&cfg.TLSCA, "tls-ca", "", "CA certificate (PEM) that signed the broker's certificate")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "this till's client certificate (PEM; CN = pharmacy/till)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "the key of --tls-cert (PEM)")

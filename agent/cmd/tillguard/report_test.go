@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tillguard/tillguard/agent/web"
+	"github.com/tillguard/tillguard/internal/password"
 	"github.com/tillguard/tillguard/sync/feed"
 	"github.com/tillguard/tillguard/sync/keys"
 	"github.com/tillguard/tillguard/sync/ledger"
@@ -132,9 +132,11 @@ func TestPassword_command(t *testing.T) {
 	if fi, _ := os.Stat(out); fi.Mode().Perm() != 0o600 {
 		t.Errorf("hash file mode %v, want 0600", fi.Mode().Perm())
 	}
-	a, err := web.NewAuth(bytes.TrimSpace(b))
-	if err != nil || !a.Check("店主的密码 2026") || a.Check("店主的密码") {
-		t.Errorf("hash %q: NewAuth %v, or it checks wrongly", b, err)
+	g, err := password.NewGuard(bytes.TrimSpace(b), nil)
+	if ok, _ := g.Check("127.0.0.1:1", "店主的密码 2026"); err != nil || !ok {
+		t.Errorf("hash %q: NewGuard %v, or the password does not check", b, err)
+	} else if ok, _ := g.Check("127.0.0.1:1", "店主的密码"); ok {
+		t.Errorf("hash %q checks a wrong password", b)
 	}
 	if code := run(context.Background(), []string{"password"}, strings.NewReader("short\n"), &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "at least 8") {
 		t.Errorf("short password = %d %q, want refused", code, stderr.String())

@@ -43,6 +43,12 @@
 // Taking the locks in that one order keeps receivers with overlapping
 // batches from deadlocking (a deadlock the server breaks anyway is
 // retried). What a Put returns is committed: its acks never go past what
-// is stored, and never backwards. A Put that fails stores nothing; after a
-// broken connection the pool reconnects on the next call.
+// is stored, and never backwards.
+//
+// A Put whose connection breaks before its commit (the server restarted)
+// runs once more on a fresh connection; if that fails too it returns the
+// error, having stored nothing. Only a connection lost during the commit
+// itself leaves the outcome unknown: the Put returns an error, nothing is
+// acked, and the tills' resends are stored or found duplicates. Reads run
+// again once on a fresh connection as well.
 package pgarchive

@@ -114,6 +114,8 @@ func (s *Store) addMonth(ctx context.Context, month time.Time) error {
 //     held.
 //   - alarms stay, with their references to records that are gone.
 //
+// Records without a time that parses stay in the default partition.
+//
 // It blocks every Put while it runs.
 func (s *Store) DropBefore(ctx context.Context, month time.Time) (int64, error) {
 	if err := s.checkOpen("drop before"); err != nil {

@@ -152,11 +152,14 @@ func broken(err error) bool {
 }
 
 // retryable reports whether a transaction failed only because of another
-// one, so running it again can succeed: a deadlock the server broke, or a
-// serialization failure.
+// one, so running it again can succeed: a deadlock the server broke, a
+// serialization failure, or a partition constraint broken by rows routed
+// while AddMonths attached their month's partition (the copy routed them
+// to the default partition, whose constraint then changed under it; the
+// tables have no other check constraints).
 func retryable(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001" || pe.Code == "23514")
 }
 
 // maxAttempts bounds how often a transaction runs when it keeps meeting

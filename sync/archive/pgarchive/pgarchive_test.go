@@ -465,3 +465,119 @@ func TestPut_unparseableTime(t *testing.T) {
 		t.Fatalf("%d records without a time in the default partition", n)
 	}
 }
+
+// TestMonths_whilePutting: partitions made and dropped while receivers
+// Put neither fail a Put nor lose a record.
+func TestMonths_whilePutting(t *testing.T) {
+	dsn := pgtest.NewDB(t)
+	stores := []*Store{openDSN(t, dsn, nil), openDSN(t, dsn, nil)}
+	const tills, per = 10, 200
+	var chains []*archivetest.Chain
+	for i := range tills {
+		c := archivetest.NewChain("P1", fmt.Sprintf("T%d", i))
+		c.Start = time.Date(2025, 6, 10, 0, 0, 0, 0, time.UTC)
+		for range per {
+			c.Next(func(r *feed.Record) { r.Lines[0].DrugTracCodg = []string{"C" + r.ID} })
+		}
+		chains = append(chains, c)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*len(stores)+2)
+	for i, st := range stores {
+		wg.Go(func() {
+			for seq := uint64(1); seq <= per; seq += 10 {
+				var batch []archive.Incoming
+				for j, c := range chains {
+					if j%len(stores) == i {
+						batch = append(batch, c.Records(seq, seq+9)...)
+					}
+				}
+				if _, err := st.Put(ctx, batch); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		june := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+		if err := stores[0].AddMonths(ctx, june, june); err != nil {
+			errs <- err
+		}
+		if _, err := stores[1].DropBefore(ctx, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+			errs <- err
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, c := range chains {
+		wantWatermark(t, stores[0], c, per)
+	}
+	if n := queryInt(t, dsn, "SELECT count(*) FROM records_p202506"); n != tills*per {
+		t.Fatalf("%d records in June's partition, want %d", n, tills*per)
+	}
+	if n := queryInt(t, dsn, "SELECT count(*) FROM lines"); n != tills*per {
+		t.Fatalf("%d lines, want %d", n, tills*per)
+	}
+}
+
+// TestPut_connectionLostBeforeCommit: the connection of a Put that has
+// decided and copied breaks before its commit; the Put runs again on a new
+// connection and stores everything once.
+func TestPut_connectionLostBeforeCommit(t *testing.T) {
+	dsn := pgtest.NewDB(t)
+	s := openDSN(t, dsn, nil)
+	c := archivetest.NewChain("P1", "T1")
+	for range 5 {
+		c.Next(func(r *feed.Record) { r.Lines[0].DrugTracCodg = []string{"C" + r.ID} })
+	}
+	// Hold the cross-till lock, so the Put stops just before its last step.
+	holder, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(ctx)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockCross); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan archive.Result, 1)
+	errc := make(chan error, 1)
+	go func() {
+		res, err := s.Put(ctx, c.Records(1, 5))
+		errc <- err
+		done <- res
+	}()
+	var killed bool
+	for deadline := time.Now().Add(30 * time.Second); !killed && time.Now().Before(deadline); {
+		err := holder.QueryRow(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND wait_event = 'advisory' AND pid <> pg_backend_pid()`).Scan(&killed)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond) // a poll interval, not a wait for the Put
+	}
+	if !killed {
+		t.Fatal("the Put never waited for the cross-till lock")
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	res := <-done
+	if !slices.Equal(res.Outcomes, []archive.Outcome{archive.Stored, archive.Stored, archive.Stored, archive.Stored, archive.Stored}) {
+		t.Fatalf("outcomes %v", res.Outcomes)
+	}
+	wantWatermark(t, s, c, 5)
+	if n := queryInt(t, dsn, "SELECT count(*) FROM records"); n != 5 {
+		t.Fatalf("%d records stored, want 5", n)
+	}
+}

@@ -157,6 +157,9 @@ func (s *Store) Put(ctx context.Context, in []archive.Incoming) (archive.Result,
 	}
 	var res archive.Result
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		for _, it := range items { // a retry decides afresh
+			it.decided, it.out = false, 0
+		}
 		p := &putTx{s: s, now: s.opts.Now(), items: items, byKey: map[tillKey]*tillPut{}}
 		var err error
 		res, err = p.run(ctx, tx, keys)
@@ -236,7 +239,7 @@ func (p *putTx) lock(ctx context.Context, tx pgx.Tx, keys []tillKey) error {
 	}
 	rows, err := tx.Query(ctx, `SELECT pharmacy, till, wm_seq, wm_hash, waiting FROM tills
 		WHERE (pharmacy, till) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-		ORDER BY pharmacy, till FOR UPDATE`, ps, ts)
+		ORDER BY pharmacy, till FOR NO KEY UPDATE`, ps, ts)
 	if err != nil {
 		return err
 	}

@@ -109,9 +109,19 @@
 
   function live(on) { $("live").className = "dev " + (on ? "connected" : "disconnected"); }
 
-  var es = new EventSource("/api/events");
-  es.addEventListener("session", function (e) { session(JSON.parse(e.data)); });
-  es.addEventListener("status", function (e) { status(JSON.parse(e.data)); });
-  es.onopen = function () { live(true); };
-  es.onerror = function () { live(false); }; // EventSource reconnects by itself
+  // reopenAfter: EventSource reconnects by itself after a network error,
+  // but gives up for good on an HTTP error (503 while too many live
+  // screens are open): then the page opens a new one after a pause.
+  var reopenAfter = 5000;
+  function connect() {
+    var es = new EventSource("/api/events");
+    es.addEventListener("session", function (e) { session(JSON.parse(e.data)); });
+    es.addEventListener("status", function (e) { status(JSON.parse(e.data)); });
+    es.onopen = function () { live(true); };
+    es.onerror = function () {
+      live(false);
+      if (es.readyState === EventSource.CLOSED) setTimeout(connect, reopenAfter);
+    };
+  }
+  connect();
 })();

@@ -18,7 +18,7 @@ CREATE TABLE tills (
 	status_acked bigint,
 	status_at    text,
 	PRIMARY KEY (pharmacy, till)
-);
+) WITH (fillfactor = 50); -- room on each page to update a row in place (HOT): every Put updates its tills' rows
 
 -- Every stored record: the exact bytes the till signed and its signature,
 -- with the fields analysts and the bureau's queries read. Partitioned by
@@ -43,7 +43,9 @@ CREATE UNIQUE INDEX records_key ON records (pharmacy, till, seq, at);
 CREATE INDEX records_sale_id ON records (id) WHERE kind = 'sale'; -- a return finds its sale
 CREATE TABLE records_default PARTITION OF records DEFAULT;
 
--- One row per line of a stored record, partitioned as records.
+-- One row per line of a stored record, partitioned as records. Its
+-- indexes are those the store's queries use (Search, Blocked): each costs
+-- every Put, whose lines land all over them; analysts add their own.
 CREATE TABLE lines (
 	pharmacy       text COLLATE "C" NOT NULL,
 	till           text COLLATE "C" NOT NULL,
@@ -63,7 +65,6 @@ CREATE TABLE lines (
 	pay            text,
 	drug_trac_codg text[]
 ) PARTITION BY RANGE (at);
-CREATE INDEX lines_record ON lines (pharmacy, till, seq);
 CREATE INDEX lines_card ON lines (card_no, at) WHERE card_no IS NOT NULL;
 CREATE INDEX lines_trace ON lines USING gin (drug_trac_codg);
 CREATE INDEX lines_blocked ON lines (at) WHERE kind = 'blocked';
