@@ -446,7 +446,7 @@ func pruneLedger(led tillLedger, cfg Config) {
 func (t *Till) maintain(ctx context.Context) {
 	var chain <-chan time.Time
 	if t.chain != nil {
-		t.chain.run()
+		t.chain.run(ctx)
 		tick := time.NewTicker(t.cfg.chainCheck())
 		defer tick.Stop()
 		chain = tick.C
@@ -460,7 +460,7 @@ func (t *Till) maintain(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-chain:
-			t.chain.run()
+			t.chain.run(ctx)
 		case <-disk.C:
 			t.disk.check()
 		case <-prune.C:

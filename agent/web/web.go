@@ -107,7 +107,7 @@ type Deps struct {
 	// events.go, metrics.go, auth.go). Each may be nil.
 	Changes  func() (<-chan struct{}, func()) // woken after every session or device change; nil = no /api/events
 	Metrics  *Metrics                         // decision counters for /metrics
-	Password *password.Guard                  // the owner's password; nil = loopback clients only (SPEC.md §5)
+	Password *password.Guard                  // the owner's password; nil = none asked: the till listens on loopback only (SPEC.md §5)
 	Now      func() time.Time                 // the dashboard's and report's "today"; nil = time.Now
 
 	// Hosts are the names, besides the till's own address, that requests

@@ -155,6 +155,10 @@ type Watermark struct {
 	Pharmacy, Till string
 	Seq            uint64 // 1..Seq are all stored
 	Hash           string // hex SHA-256 of record Seq as stored; "" for 0
+	// WaitingFrom is the lowest seq waiting beyond Seq, 0 if none: what
+	// the till must send again is Seq+1 .. WaitingFrom-1, not everything
+	// after Seq.
+	WaitingFrom uint64
 }
 
 // TillQuery pages Tills. Zero values mean: every pharmacy, from the

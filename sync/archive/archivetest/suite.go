@@ -273,18 +273,24 @@ func (s *suite) waitsForPredecessor(t *testing.T) {
 	st, _ := s.open(t)
 	c := NewChain("P1", "T1")
 	c.Add(4)
-	res := put(t, st, c.Record(3), c.Record(4))
+	res := put(t, st, c.Record(4), c.Record(3))
 	outcomes(t, res, archive.Waiting, archive.Waiting)
-	if ackOf(t, res, c) != 0 {
-		t.Fatalf("acks %+v, want 0", res.Acks)
+	if ackOf(t, res, c) != 0 || res.Acks[0].WaitingFrom != 3 {
+		t.Fatalf("acks %+v, want 0 and records waiting from 3", res.Acks)
+	}
+	if w, err := st.Watermark(ctx, c.Pharmacy, c.Till); err != nil || w.WaitingFrom != 3 {
+		t.Fatalf("Watermark %+v %v, want records waiting from 3", w, err)
 	}
 	outcomes(t, put(t, st, c.Record(4)), archive.Waiting) // again: still waiting, kept once
-	outcomes(t, put(t, st, c.Record(1)), archive.Stored)
-	watermark(t, st, c, 1)
+	res = put(t, st, c.Record(1))
+	outcomes(t, res, archive.Stored)
+	if res.Acks[0].Seq != 1 || res.Acks[0].WaitingFrom != 3 {
+		t.Fatalf("acks %+v, want 1, waiting from 3", res.Acks)
+	}
 	res = put(t, st, c.Record(2))
 	outcomes(t, res, archive.Stored)
-	if res.Promoted != 2 || ackOf(t, res, c) != 4 {
-		t.Fatalf("promoted %d, acks %+v; want 2 and 4", res.Promoted, res.Acks)
+	if res.Promoted != 2 || ackOf(t, res, c) != 4 || res.Acks[0].WaitingFrom != 0 {
+		t.Fatalf("promoted %d, acks %+v; want 2 and 4, nothing waiting", res.Promoted, res.Acks)
 	}
 	watermark(t, st, c, 4)
 	outcomes(t, put(t, st, c.Record(3)), archive.Duplicate)

@@ -236,6 +236,11 @@ func (t *tillData) watermark() archive.Watermark {
 	if t.st.contig > 0 {
 		w.Hash = t.st.prev()
 	}
+	if t.st.waiting > 0 && t.wait != nil {
+		if k, _ := t.wait.Cursor().First(); k != nil {
+			w.WaitingFrom, _ = boltdb.GetU64(k)
+		}
+	}
 	return w
 }
 

@@ -99,6 +99,8 @@ type tillPut struct {
 	added   int64
 	items   []*item
 
+	waitingFrom uint64 // the lowest waiting seq once written, 0 if none
+
 	fill bool                // the batch holds the record after the watermark: read the queue whole
 	wait map[uint64]*waitRow // waiting rows known to this Put
 }
@@ -224,7 +226,7 @@ func (p *putTx) run(ctx context.Context, tx pgx.Tx, keys []tillKey) (archive.Res
 		res.Outcomes[i] = it.out
 	}
 	for _, tp := range p.tills {
-		res.Acks = append(res.Acks, archive.Watermark{Pharmacy: tp.key.pharmacy, Till: tp.key.till, Seq: tp.wm, Hash: hexHash(tp.wmHash)})
+		res.Acks = append(res.Acks, archive.Watermark{Pharmacy: tp.key.pharmacy, Till: tp.key.till, Seq: tp.wm, Hash: hexHash(tp.wmHash), WaitingFrom: tp.waitingFrom})
 	}
 	return res, nil
 }
@@ -609,7 +611,43 @@ func (p *putTx) write(ctx context.Context, tx pgx.Tx) error {
 	b.Queue(`UPDATE tills t SET wm_seq = u.wm, wm_hash = u.h, count = t.count + u.added, waiting = u.waiting, last_seen = $7
 		FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[], $5::bigint[], $6::integer[]) AS u(p, t, wm, h, added, waiting)
 		WHERE t.pharmacy = u.p AND t.till = u.t`, ps, ts, wms, hashes, added, waiting, p.now)
-	return tx.SendBatch(ctx, b).Close()
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return err
+	}
+	return p.readWaitingFrom(ctx, tx)
+}
+
+// readWaitingFrom reads, for every till left with records waiting, the
+// lowest of them: the ack tells the till where its hole ends.
+func (p *putTx) readWaitingFrom(ctx context.Context, tx pgx.Tx) error {
+	var ps, ts []string
+	for _, tp := range p.tills {
+		tp.waitingFrom = 0
+		if tp.waiting > 0 {
+			ps, ts = append(ps, tp.key.pharmacy), append(ts, tp.key.till)
+		}
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT w.pharmacy, w.till, min(w.seq) FROM waiting w
+		JOIN unnest($1::text[], $2::text[]) AS u(p, t) ON w.pharmacy = u.p AND w.till = u.t
+		GROUP BY w.pharmacy, w.till`, ps, ts)
+	if err != nil {
+		return fmt.Errorf("read waiting: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k tillKey
+		var seq int64
+		if err := rows.Scan(&k.pharmacy, &k.till, &seq); err != nil {
+			return fmt.Errorf("read waiting: %w", err)
+		}
+		if tp := p.byKey[k]; tp != nil {
+			tp.waitingFrom = uint64(seq)
+		}
+	}
+	return rows.Err()
 }
 
 func cardNo(r *feed.Record) pgtype.Text {

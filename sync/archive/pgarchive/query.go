@@ -68,8 +68,10 @@ func (s *Store) Watermark(ctx context.Context, pharmacy, till string) (archive.W
 	}
 	var seq int64
 	var hash []byte
+	var from *int64
 	err := s.reconnecting(func() error {
-		return s.pool.QueryRow(ctx, "SELECT wm_seq, wm_hash FROM tills WHERE pharmacy = $1 AND till = $2", pharmacy, till).Scan(&seq, &hash)
+		return s.pool.QueryRow(ctx, `SELECT wm_seq, wm_hash, (SELECT min(w.seq) FROM waiting w WHERE w.pharmacy = t.pharmacy AND w.till = t.till)
+			FROM tills t WHERE t.pharmacy = $1 AND t.till = $2`, pharmacy, till).Scan(&seq, &hash, &from)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return w, nil
@@ -80,6 +82,9 @@ func (s *Store) Watermark(ctx context.Context, pharmacy, till string) (archive.W
 	w.Seq = uint64(seq)
 	if seq > 0 {
 		w.Hash = hexHash(hash)
+	}
+	if from != nil {
+		w.WaitingFrom = uint64(*from)
 	}
 	return w, nil
 }
