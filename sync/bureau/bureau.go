@@ -233,7 +233,7 @@ func (b *Bureau) storer(ctx context.Context, c *mqttclient.Client, admitted <-ch
 			}
 		}
 		for _, w := range b.put(ctx, cands) {
-			payload, _ := json.Marshal(feed.Ack{UptoSeq: w.Seq})
+			payload, _ := json.Marshal(feed.Ack{UptoSeq: w.Seq, WaitingFrom: w.WaitingFrom})
 			// No wait: a lost ack is repaired by the till sending again.
 			c.Publish(mqttclient.Message{Topic: feed.TillTopic(w.Pharmacy, w.Till, feed.LeafAck), Payload: payload, QoS: 1})
 			b.count(func(s *Stats) { s.Acks++ })

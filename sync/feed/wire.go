@@ -162,15 +162,19 @@ func isBase64(c byte) bool {
 }
 
 // Ack is the bureau's acknowledgement: every record with seq ≤ UptoSeq is
-// stored by the bureau.
+// stored by the bureau. WaitingFrom, when set, is the lowest seq above
+// UptoSeq the bureau already holds, waiting for the ones before it: the
+// till need send again only UptoSeq+1 .. WaitingFrom-1.
 type Ack struct {
-	UptoSeq uint64 `json:"upto_seq"`
+	UptoSeq     uint64 `json:"upto_seq"`
+	WaitingFrom uint64 `json:"waiting_from,omitempty"`
 }
 
 // ParseAck parses an ack payload.
 func ParseAck(payload []byte) (Ack, error) {
 	var a struct {
-		UptoSeq *uint64 `json:"upto_seq"`
+		UptoSeq     *uint64 `json:"upto_seq"`
+		WaitingFrom uint64  `json:"waiting_from"`
 	}
 	if err := json.Unmarshal(payload, &a); err != nil {
 		return Ack{}, fmt.Errorf("%w: ack: %v", ErrBadPayload, err)
@@ -178,7 +182,10 @@ func ParseAck(payload []byte) (Ack, error) {
 	if a.UptoSeq == nil {
 		return Ack{}, fmt.Errorf("%w: ack has no upto_seq", ErrBadPayload)
 	}
-	return Ack{UptoSeq: *a.UptoSeq}, nil
+	if a.WaitingFrom != 0 && a.WaitingFrom <= *a.UptoSeq+1 {
+		return Ack{}, fmt.Errorf("%w: ack waiting_from %d not beyond upto_seq %d + 1", ErrBadPayload, a.WaitingFrom, *a.UptoSeq)
+	}
+	return Ack{UptoSeq: *a.UptoSeq, WaitingFrom: a.WaitingFrom}, nil
 }
 
 // Status is a till's retained status, also its MQTT will (state offline).

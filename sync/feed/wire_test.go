@@ -108,6 +108,10 @@ func TestParseAck(t *testing.T) {
 	}{
 		{`{"upto_seq":42}`, 42, true},
 		{`{"upto_seq":0}`, 0, true},
+		{`{"upto_seq":42,"waiting_from":44}`, 42, true},
+		{`{"upto_seq":42,"waiting_from":43}`, 0, false}, // nothing missing between them: not a hole
+		{`{"upto_seq":42,"waiting_from":7}`, 0, false},
+		{`{"upto_seq":42,"waiting_from":-1}`, 0, false},
 		{`{}`, 0, false},
 		{`{"upto_seq":-1}`, 0, false},
 		{`{"upto_seq":"42"}`, 0, false},

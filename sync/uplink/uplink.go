@@ -76,6 +76,9 @@ type State struct {
 	SentSeq   uint64    // highest seq published in the current round
 	BadAcks   uint64    // ack payloads that did not parse or pointed beyond head
 	Resends   uint64    // rounds restarted from AckedSeq+1
+	// HoleResends counts holes sent again alone: the bureau held what
+	// followed them (feed.Ack's WaitingFrom).
+	HoleResends uint64
 }
 
 // Uplink drains one till's outbox.
@@ -100,6 +103,9 @@ type Uplink struct {
 	st        State
 	bureauAck uint64 // highest valid ack from the bureau; the ledger catches up in the applier
 	staleUpto uint64 // the last ack that did not move the outbox, +1 (0: none since the loop looked)
+	// hole is what the latest ack says the bureau lacks while holding what
+	// follows: seqs hole.from..hole.to (zero: none said since the loop looked).
+	hole struct{ from, to uint64 }
 }
 
 // New returns an uplink for the till pharmacy/till reading ob.
@@ -264,6 +270,8 @@ func (u *Uplink) loop(ctx context.Context, c publisher) {
 		lastAcked  = sent
 		deadline   time.Time // resend from acked+1 if no ack progress by then (real time)
 		lastResend time.Time
+		lastHole   uint64 // the hole resendHole last sent, and when
+		lastHoleAt time.Time
 		backoff    = 1 // multiplier of AckTimeout while the bureau stays silent
 		timer      = time.NewTimer(time.Hour)
 		// probing: the bureau went silent, so only the first record it
@@ -323,14 +331,27 @@ func (u *Uplink) loop(ctx context.Context, c publisher) {
 			}
 		case <-u.ackSig:
 			u.mu.Lock()
-			stale := u.staleUpto
-			u.staleUpto = 0
+			stale, hole := u.staleUpto, u.hole
+			u.staleUpto, u.hole.from, u.hole.to = 0, 0, 0
 			u.mu.Unlock()
-			// The bureau saying again that it has exactly what we know it
-			// has, while records are out, means it saw a gap or lost some:
-			// send again at once, but not in a storm (the duplicates bring
-			// more such acks).
 			cur := u.acked()
+			// The bureau holds what follows a hole in what was sent: the
+			// hole was lost on its way (a receiver went away with it), or
+			// is still on its way to another receiver. Send the hole
+			// alone, once in a while for the same hole; the stream goes on
+			// where it was.
+			if hole.from == cur+1 && hole.to <= sent && (hole.from != lastHole || time.Since(lastHoleAt) > u.ackTimeout/5) {
+				lastHole, lastHoleAt = hole.from, time.Now()
+				if !u.resendHole(ctx, c, hole.from, min(hole.to, cur+uint64(u.window))) {
+					connected = false
+				}
+				deadline = time.Now().Add(u.ackTimeout)
+				break
+			}
+			// The bureau saying again that it has exactly what we know it
+			// has, while records are out, and nothing beyond, means it
+			// lost them: send again at once, but not in a storm (the
+			// duplicates bring more such acks).
 			if stale == cur+1 && sent > cur && time.Since(lastResend) > u.ackTimeout/5 {
 				if cur > lastAcked {
 					lastAcked, backoff = cur, 1
@@ -368,9 +389,30 @@ var ready = func() <-chan struct{} {
 	return ch
 }()
 
+// resendHole publishes records from..to again, leaving the send position
+// where it is; it is false when the connection is down.
+func (u *Uplink) resendHole(ctx context.Context, c publisher, from, to uint64) bool {
+	u.log.Info("uplink: sending a hole again", "from_seq", from, "to_seq", to)
+	u.mu.Lock()
+	u.st.HoleResends++
+	u.mu.Unlock()
+	_, ok := u.publish(ctx, c, from-1, int(to-from+1))
+	return ok
+}
+
 // send publishes up to n records after seq sent and returns the new send
 // position; ok is false when the connection is down.
 func (u *Uplink) send(ctx context.Context, c publisher, sent uint64, n int) (uint64, bool) {
+	sent, ok := u.publish(ctx, c, sent, n)
+	u.mu.Lock()
+	u.st.SentSeq = sent
+	u.mu.Unlock()
+	return sent, ok
+}
+
+// publish publishes up to n records after seq sent and returns the seq of
+// the last one published; ok is false when the connection is down.
+func (u *Uplink) publish(ctx context.Context, c publisher, sent uint64, n int) (uint64, bool) {
 	// A failure here is the ledger's (disk, corruption): pause, so the loop
 	// does not spin on it, and try again.
 	pause := func(msg string, args ...any) (uint64, bool) {
@@ -403,9 +445,6 @@ func (u *Uplink) send(ctx context.Context, c publisher, sent uint64, n int) (uin
 		}
 		sent = e.Seq
 	}
-	u.mu.Lock()
-	u.st.SentSeq = sent
-	u.mu.Unlock()
 	return sent, true
 }
 
@@ -425,7 +464,11 @@ func (u *Uplink) handleAck(payload []byte) {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if a.UptoSeq <= max(u.bureauAck, u.ob.Acked()) {
+	acked := max(u.bureauAck, u.ob.Acked())
+	if a.WaitingFrom > 0 && a.UptoSeq >= acked {
+		u.hole.from, u.hole.to = a.UptoSeq+1, a.WaitingFrom-1
+	}
+	if a.UptoSeq <= acked {
 		u.staleUpto = a.UptoSeq + 1
 		return
 	}

@@ -214,6 +214,30 @@ func TestLoop_staleAckResendsAtOnce(t *testing.T) {
 	until(t, "resend", func() bool { return len(b.txSeqs()) == 8 })
 }
 
+// TestLoop_holeAloneWhenTheBureauHoldsWhatFollows: an ack that says the
+// bureau holds records beyond a hole brings the hole again, alone, and the
+// stream goes on where it was; the next hole it names goes at once.
+func TestLoop_holeAloneWhenTheBureauHoldsWhatFollows(t *testing.T) {
+	ob := newFakeOutbox(t, 9)
+	u := New(ob, "P1", "T1", &Opts{AckTimeout: time.Hour})
+	b := newFakeBroker()
+	runLoop(t, u, b)
+	signal(u.connSig)
+	until(t, "first round", func() bool { return len(b.txSeqs()) == 9 })
+	u.handleAck([]byte(`{"upto_seq":2,"waiting_from":5}`)) // 3 and 4 lost
+	until(t, "the hole sent again", func() bool { return len(b.txSeqs()) == 11 })
+	u.handleAck([]byte(`{"upto_seq":6,"waiting_from":8}`)) // 7 lost too
+	until(t, "the next hole sent again", func() bool { return len(b.txSeqs()) == 12 })
+	u.handleAck([]byte(`{"upto_seq":9}`))
+	until(t, "outbox empty", func() bool { return ob.Acked() == 9 })
+	if got := fmt.Sprint(b.txSeqs()[9:]); got != "[3 4 7]" {
+		t.Fatalf("sent again %v, want the holes [3 4 7] only", got)
+	}
+	if st := u.State(); st.HoleResends != 2 || st.Resends != 0 || st.SentSeq != 9 {
+		t.Fatalf("state %+v, want two holes resent, no round restarted, sent up to 9", st)
+	}
+}
+
 func TestLoop_downStopsSendingUntilReconnect(t *testing.T) {
 	ob := newFakeOutbox(t, 0)
 	u := New(ob, "P1", "T1", &Opts{AckTimeout: time.Hour})

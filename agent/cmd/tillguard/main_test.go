@@ -88,7 +88,7 @@ func TestRun_commandLine(t *testing.T) {
 		{[]string{"run", "--http", "0.0.0.0:8080"}, 1, "only loopback"},
 		{[]string{"run", "--no-such-flag"}, 2, "flag provided but not defined"},
 		{[]string{"keys"}, 2, "usage: tillguard keys"},
-		{[]string{"bureau"}, 2, "--broker and --enroll are required"},
+		{[]string{"bureau"}, 2, "--broker is required"},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer
