@@ -8,7 +8,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"io"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -196,4 +199,31 @@ func StartUplink(t testing.TB, tl *Till, url, clientID string, opts *uplink.Opts
 	return u, Run(t, func(ctx context.Context) error {
 		return u.Run(ctx, mqttclient.Options{Broker: url, ClientID: clientID, CleanSession: true, MaxBackoff: 500 * time.Millisecond})
 	})
+}
+
+// LogOnFailure returns a writer that keeps what a child process writes and
+// logs it, prefixed, only if the test fails.
+func LogOnFailure(t testing.TB, prefix string) io.Writer {
+	w := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			for _, line := range strings.Split(strings.TrimRight(w.b.String(), "\n"), "\n") {
+				t.Log(prefix + line)
+			}
+		}
+	})
+	return w
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *lockedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
 }
