@@ -123,6 +123,10 @@ func (p *province) check(t *testing.T) {
 const (
 	scaleTills   = 50
 	scaleBacklog = 1000
+	// The fault tests' province is smaller: what they show is the fault's
+	// repair, and -race makes every record cost several times more.
+	faultTills   = 20
+	faultBacklog = 500
 )
 
 // TestShared_threeReceivers: three receivers on one store and one shared
@@ -141,14 +145,14 @@ func TestShared_threeReceivers(t *testing.T) {
 // TestShared_receiverRestarted: one receiver stops in the middle (what it
 // had taken in but not stored is lost with it) and comes back.
 func TestShared_receiverRestarted(t *testing.T) {
-	p := newProvince(t, scaleTills, scaleBacklog)
+	p := newProvince(t, faultTills, faultBacklog)
 	for i := range 3 {
 		p.startReceiver(t, i)
 	}
 	p.startTills(t)
-	until(t, time.Minute, "a fifth acknowledged", p.acked(scaleTills*scaleBacklog/5))
+	until(t, 2*time.Minute, "a fifth acknowledged", p.acked(faultTills*faultBacklog/5))
 	p.recv[1].r.Stop(t)
-	until(t, time.Minute, "more acknowledged without it", p.acked(scaleTills*scaleBacklog/2))
+	until(t, 2*time.Minute, "more acknowledged without it", p.acked(faultTills*faultBacklog/2))
 	p.startReceiver(t, 1)
 	until(t, 5*time.Minute, "every outbox drained", p.drained(t))
 	p.check(t)
@@ -158,12 +162,12 @@ func TestShared_receiverRestarted(t *testing.T) {
 // receiver's Puts fail until it is back, nothing is acked meanwhile, and
 // the tills send again what was lost.
 func TestShared_databaseRestarted(t *testing.T) {
-	p := newProvince(t, scaleTills, scaleBacklog)
+	p := newProvince(t, faultTills, faultBacklog)
 	for i := range 3 {
 		p.startReceiver(t, i)
 	}
 	p.startTills(t)
-	until(t, time.Minute, "a fifth acknowledged", p.acked(scaleTills*scaleBacklog/5))
+	until(t, 2*time.Minute, "a fifth acknowledged", p.acked(faultTills*faultBacklog/5))
 	pgtest.Restart(t)
 	until(t, 5*time.Minute, "every outbox drained", p.drained(t))
 	p.check(t)

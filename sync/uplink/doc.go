@@ -7,7 +7,10 @@
 // coming it sends only that first record again, once per ack timeout
 // with a growing backoff, so a bureau that is down does not have a
 // window of duplicates queued for it each time; the window opens again
-// with the bureau's next ack.
+// with the bureau's next ack. An ack that says the bureau already holds
+// what follows a hole (feed.Ack's WaitingFrom: a receiver went away with
+// the hole, or it is on its way to another receiver) brings that hole
+// again, alone, and the stream goes on where it was.
 //
 // It also keeps the till's retained status topic: online while connected,
 // offline as the MQTT will and on a clean shutdown, and, given a region and
