@@ -78,8 +78,9 @@ type Publisher struct {
 	mu      sync.Mutex
 	sent    map[string][]sentAt // till → records sent, not yet acked, in seq order
 	acked   map[string]uint64
+	want    map[string]uint64 // till → the highest seq sent
+	open    int               // tills acknowledged below what was sent to them
 	latency []time.Duration
-	acks    int
 }
 
 type sentAt struct {
@@ -94,7 +95,7 @@ func Connect(ctx context.Context, url, clientID string, window int) (*Publisher,
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
-	p := &Publisher{c: c, window: max(window, 1), sent: map[string][]sentAt{}, acked: map[string]uint64{}}
+	p := &Publisher{c: c, window: max(window, 1), sent: map[string][]sentAt{}, acked: map[string]uint64{}, want: map[string]uint64{}}
 	if err := c.Subscribe(feed.Root+"/+/+/"+feed.LeafAck, 0, p.onAck); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("loadgen: %w", err)
@@ -115,8 +116,11 @@ func (p *Publisher) onAck(m mqttclient.Message) {
 	key := ph + "/" + t
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.acks++
-	p.acked[key] = max(p.acked[key], a.UptoSeq)
+	was := p.acked[key]
+	p.acked[key] = max(was, a.UptoSeq)
+	if w := p.want[key]; was < w && a.UptoSeq >= w {
+		p.open--
+	}
 	s := p.sent[key]
 	i := 0
 	for i < len(s) && s[i].seq <= a.UptoSeq {
@@ -145,6 +149,12 @@ func (p *Publisher) Send(ctx context.Context, in []archive.Incoming, rate int) e
 		key := r.Pharmacy + "/" + r.Till
 		p.mu.Lock()
 		p.sent[key] = append(p.sent[key], sentAt{r.Seq, time.Now()})
+		if r.Seq > p.want[key] {
+			if p.acked[key] >= p.want[key] {
+				p.open++
+			}
+			p.want[key] = r.Seq
+		}
 		p.mu.Unlock()
 		pending = append(pending, p.c.Publish(mqttclient.Message{Topic: topic, Payload: payload, QoS: 1}))
 		if len(pending) >= p.window {
@@ -162,16 +172,12 @@ func (p *Publisher) Send(ctx context.Context, in []archive.Incoming, rate int) e
 	return nil
 }
 
-// Acked reports whether every till of pr is acknowledged up to its head.
-func (p *Publisher) Acked(pr *Province) bool {
+// Done reports whether every till is acknowledged up to the last record
+// sent to it.
+func (p *Publisher) Done() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, c := range pr.Tills {
-		if p.acked[c.Pharmacy+"/"+c.Till] < uint64(c.Len()) {
-			return false
-		}
-	}
-	return true
+	return p.open == 0
 }
 
 // Latencies returns, and forgets, the time from publish to ack of every
