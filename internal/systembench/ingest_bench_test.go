@@ -23,7 +23,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 const (
 	ingestTills   = 10_000
 	ingestPerTill = 10
-	steadyRate    = 500 // records a second: a province's peak
+	steadyRate    = 500                      // records a second: a province's peak
 	steadySeconds = ingestTills / steadyRate // one more sale from every till
 )
 
