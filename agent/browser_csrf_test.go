@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/tillguard/tillguard/agent/session"
+	"github.com/tillguard/tillguard/internal/browsertest"
 )
 
 // syncBuffer is a log the till writes while the test reads it.
@@ -55,7 +56,7 @@ const attackPage = `<!doctype html><title>shop offers</title><script>
 // nothing is in the ledger. The till's own screen, in the same browser,
 // still goes live.
 func TestBrowser_crossSitePageCannotSell(t *testing.T) {
-	ctx := browser(t)
+	ctx := browsertest.Start(t, tillDisplayW, tillDisplayH)
 	logs := &syncBuffer{}
 	cfg := offlineTill(filepath.Join(t.TempDir(), "till"), 0)
 	cfg.Log = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -69,8 +70,8 @@ func TestBrowser_crossSitePageCannotSell(t *testing.T) {
 	}))
 	t.Cleanup(evil.Close)
 	_, evilPort, _ := strings.Cut(evil.Listener.Addr().String(), ":")
-	navigate(t, ctx, "http://localhost:"+evilPort+"/", 800, 600)
-	waitJS(t, ctx, "the page's posts", `document.title === "done"`)
+	browsertest.Navigate(t, ctx, "http://localhost:"+evilPort+"/", 800, 600)
+	browsertest.WaitJS(t, ctx, "the page's posts", `document.title === "done"`)
 	// The no-cors posts reached the till and were refused there.
 	waitUntil(t, "the till refusing both posts", func() bool {
 		return strings.Count(logs.String(), "cross-site request refused") >= 2
@@ -84,6 +85,6 @@ func TestBrowser_crossSitePageCannotSell(t *testing.T) {
 		t.Errorf("session %+v after the page's posts, want empty", v.Lines)
 	}
 
-	navigate(t, ctx, till+"/till", tillDisplayW, tillDisplayH)
-	waitJS(t, ctx, "the till screen's live connection", `document.querySelector("#live.connected") !== null`)
+	browsertest.Navigate(t, ctx, till+"/till", tillDisplayW, tillDisplayH)
+	browsertest.WaitJS(t, ctx, "the till screen's live connection", `document.querySelector("#live.connected") !== null`)
 }
