@@ -281,9 +281,16 @@ func sha256Of(rec, sig []byte) [32]byte {
 	return sum
 }
 
-// sendLimit is the highest seq the uplink may send: below the first bad
-// record, or every record while the chain is sound.
+// sendLimit is the highest seq the uplink may send: none before the first
+// walk has ended, then below the first bad record, or every record while
+// the chain is sound. The uplink connects meanwhile: the walk of a large
+// backlog and the connection take about as long.
 func (c *chainCheck) sendLimit() uint64 {
+	select {
+	case <-c.first:
+	default:
+		return 0
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.badSeq == 0 {

@@ -70,10 +70,13 @@ func newTestCheck(l chainLedger) *chainCheck {
 }
 
 // TestChainCheck_soundLedger: a sound ledger walks clean and holds
-// nothing back.
+// nothing back once walked, and everything before.
 func TestChainCheck_soundLedger(t *testing.T) {
 	l := testLedger(t, t.TempDir(), 600) // more than one Scan chunk
 	c := newTestCheck(l)
+	if c.sendLimit() != 0 {
+		t.Errorf("before the first walk: limit %d, want 0", c.sendLimit())
+	}
 	c.run(context.Background())
 	if st := c.status(); !st.OK || st.Checked == "" || c.sendLimit() != ^uint64(0) || c.heldFrom() != 0 {
 		t.Errorf("sound ledger: %+v, limit %d, held %d", st, c.sendLimit(), c.heldFrom())
@@ -108,6 +111,7 @@ func TestChainCheck_blame(t *testing.T) {
 	}
 	// The uplink stops below a blamed record, never below what the
 	// bureau already has.
+	c.once.Do(func() { close(c.first) }) // as a walk that found record 2 bad
 	c.mu.Lock()
 	c.badSeq = 2
 	c.mu.Unlock()

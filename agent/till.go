@@ -255,13 +255,6 @@ func (t *Till) Run(ctx context.Context) error {
 	run(func() { t.maintain(ctx) })
 	if t.uplink != nil {
 		run(func() {
-			// Nothing goes to the bureau before the chain has been walked
-			// once: 0.2 s for 100 000 records.
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.chain.first:
-			}
 			opts := mqttclient.Options{
 				Broker:   t.cfg.Broker,
 				ClientID: "tillguard-" + t.cfg.Pharmacy + "-" + t.cfg.Till,
@@ -445,8 +438,14 @@ func pruneLedger(led tillLedger, cfg Config) {
 // middle of a walk would look like missing records.
 func (t *Till) maintain(ctx context.Context) {
 	var chain <-chan time.Time
-	if t.chain != nil {
+	walk := func() {
 		t.chain.run(ctx)
+		if t.uplink != nil {
+			t.uplink.Recheck() // what the walk held back may go now
+		}
+	}
+	if t.chain != nil {
+		walk()
 		tick := time.NewTicker(t.cfg.chainCheck())
 		defer tick.Stop()
 		chain = tick.C
@@ -460,7 +459,7 @@ func (t *Till) maintain(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-chain:
-			t.chain.run(ctx)
+			walk()
 		case <-disk.C:
 			t.disk.check()
 		case <-prune.C:

@@ -51,11 +51,15 @@ func Compact(path string, s Schema, minReclaim int64, same func(src, dst *DB) er
 		return res, err
 	}
 	defer src.Close()
-	var used int64
-	if err := View(src, func(tx *Tx) error { used = LiveBytes(tx); return nil }); err != nil {
+	// What a copy gives back is the free pages below the high-water mark.
+	// The file's tail past it is bbolt growing the file ahead of its
+	// writes, by up to AllocSize, which the copy does as well: counting it
+	// would compact a file with nothing to give on every start.
+	var free int64
+	if err := View(src, func(tx *Tx) error { free = tx.Size() - LiveBytes(tx); return nil }); err != nil {
 		return res, err
 	}
-	if fi.Size()-used < minReclaim {
+	if free < minReclaim {
 		return res, nil
 	}
 

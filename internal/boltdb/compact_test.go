@@ -112,6 +112,29 @@ func TestCompact_notWorthIt(t *testing.T) {
 	}
 }
 
+// A file bbolt has grown ahead of its writes, with nothing freed, has
+// nothing to give back however long its tail: a second compaction right
+// after a first one leaves the file alone (a ledger is compacted at every
+// start).
+func TestCompact_grownAheadNotWorthIt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	freed(t, path, 30000, 30000) // 30 MB of values: bbolt grows the file by 16 MiB steps
+	if res, err := Compact(path, testSchema(nil), 1<<20, nil); err != nil || res.Done {
+		t.Fatalf("Compact of a file with no free pages = %+v, %v; want nothing done", res, err)
+	}
+	freed(t, path+"2", 30000, 10000)
+	if res, err := Compact(path+"2", testSchema(nil), 1<<20, nil); err != nil || !res.Done {
+		t.Fatalf("first Compact = %+v, %v; want it done", res, err)
+	}
+	before, _ := os.ReadFile(path + "2")
+	if res, err := Compact(path+"2", testSchema(nil), 1<<20, nil); err != nil || res.Done {
+		t.Fatalf("second Compact = %+v, %v; want nothing done", res, err)
+	}
+	if after, _ := os.ReadFile(path + "2"); string(after) != string(before) {
+		t.Error("the second compaction changed the file")
+	}
+}
+
 func TestCompact_copyDiffersKeepsOriginal(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "store.db")

@@ -64,7 +64,9 @@ type Opts struct {
 
 	// SendLimit, if set, is the highest seq that may be sent, read on
 	// every turn of the loop: the till holds back records from one that
-	// fails its chain check on. nil = up to the head.
+	// fails its chain check on, and all of them until the first check
+	// has passed. Call Recheck when its answer may have grown. nil = up
+	// to the head.
 	SendLimit func() uint64
 }
 
@@ -98,6 +100,7 @@ type Uplink struct {
 	ackSig   chan struct{} // loop: an ack arrived (progress or not)
 	applySig chan struct{} // applier: an ack to write to the ledger
 	connSig  chan struct{} // loop: a connection came up, subscriptions renewed
+	limitSig chan struct{} // loop: SendLimit may have changed (Recheck)
 
 	mu        sync.Mutex
 	st        State
@@ -136,6 +139,7 @@ func New(ob Outbox, pharmacy, till string, opts *Opts) *Uplink {
 		ackSig:      make(chan struct{}, 1),
 		applySig:    make(chan struct{}, 1),
 		connSig:     make(chan struct{}, 1),
+		limitSig:    make(chan struct{}, 1),
 	}
 	if o.Region != "" && o.OnPolicy != nil {
 		u.policyTopic, u.onPolicy = feed.PolicyTopic(o.Region), o.OnPolicy
@@ -361,6 +365,7 @@ func (u *Uplink) loop(ctx context.Context, c publisher) {
 				deadline = time.Now().Add(u.ackTimeout)
 			}
 		case <-appended:
+		case <-u.limitSig:
 		case <-timeout:
 			if sent > lastAcked && u.acked() == lastAcked {
 				resend("ack timeout")
@@ -539,6 +544,10 @@ func (u *Uplink) publishStatus(c publisher, state string) {
 }
 
 // signal wakes the loop without blocking; one pending wake-up is enough.
+// Recheck tells the loop to read SendLimit again: records it held back
+// may be sendable now.
+func (u *Uplink) Recheck() { signal(u.limitSig) }
+
 func signal(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
