@@ -12,6 +12,7 @@ require (
 	go.bug.st/serial v1.8.0
 	go.etcd.io/bbolt v1.5.0
 	golang.org/x/crypto v0.42.0
+	golang.org/x/sync v0.24.0
 	golang.org/x/sys v0.45.0
 	golang.org/x/text v0.43.0
 )
@@ -25,6 +26,5 @@ require (
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/rs/xid v1.4.0 // indirect
 	golang.org/x/net v0.44.0 // indirect
-	golang.org/x/sync v0.24.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

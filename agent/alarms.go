@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tillguard/tillguard/agent/web"
@@ -125,7 +126,18 @@ type chainCheck struct {
 	headSig [32]byte      // SHA-256 of a head record whose signature Verify passed
 	first   chan struct{} // closed when the first walk has ended
 	once    sync.Once
+
+	// vouched is, during the first walk, the last record its successor
+	// has linked to: what may be sent before the walk ends (sendLimit).
+	vouched atomic.Uint64
+	// progress, if set, is called when vouched has grown by a good
+	// stretch (the uplink's Recheck). Set before the first walk.
+	progress func()
 }
+
+// vouchEvery is how many records the first walk checks between telling
+// the uplink it may send more.
+const vouchEvery = 4096
 
 func newChainCheck(led chainLedger, a *alarms, log *slog.Logger, now func() time.Time) *chainCheck {
 	return &chainCheck{led: led, alarms: a, log: log, now: now, first: make(chan struct{})}
@@ -214,6 +226,9 @@ func (c *chainCheck) walk(ctx context.Context) error {
 			return c.badLink(prev, e)
 		}
 		link = append(append(append(link[:0], `"prev":"`...), feed.Hash(e.Rec)...), '"')
+		if e.Seq%vouchEvery == 0 {
+			c.vouch(e.Seq - 1)
+		}
 		prev = e
 		want++
 		return nil
@@ -281,15 +296,32 @@ func sha256Of(rec, sig []byte) [32]byte {
 	return sum
 }
 
-// sendLimit is the highest seq the uplink may send: none before the first
-// walk has ended, then below the first bad record, or every record while
-// the chain is sound. The uplink connects meanwhile: the walk of a large
-// backlog and the connection take about as long.
+// vouch lets the uplink send up to seq while the first walk runs; later
+// walks change nothing (their verdict does, at their end).
+func (c *chainCheck) vouch(seq uint64) {
+	select {
+	case <-c.first:
+		return
+	default:
+	}
+	c.vouched.Store(seq)
+	if c.progress != nil {
+		c.progress()
+	}
+}
+
+// sendLimit is the highest seq the uplink may send: while the first walk
+// runs, the records their successors have linked to (an edited record is
+// caught before it is sent; a rewrite of every successor is the head
+// signature's to catch, at the walk's end, and the bureau's, which checks
+// each record's signature); then below the first bad record, or every
+// record while the chain is sound. So a large backlog starts to drain as
+// soon as the walk has checked its first stretch.
 func (c *chainCheck) sendLimit() uint64 {
 	select {
 	case <-c.first:
 	default:
-		return 0
+		return c.vouched.Load()
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

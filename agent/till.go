@@ -148,8 +148,13 @@ func Open(cfg Config) (*Till, error) {
 	if onDisk := t.Ledger(); cfg.Broker != "" && onDisk != nil {
 		t.uplink = uplink.New(onDisk, cfg.Pharmacy, cfg.Till, &uplink.Opts{
 			Log: cfg.Log, Now: cfg.Now, Region: cfg.Region, OnPolicy: t.onPolicy,
-			SendLimit: t.chain.sendLimit,
+			SendLimit: t.chain.sendLimit, BureauKey: bureauKey,
+			OnAckRefused: t.ackRefused, OnAckProgress: func() { t.alarms.clear(uplink.AckRegressed) },
 		})
+		if bureauKey == nil {
+			cfg.Log.Warn("agent: no --bureau-key: a trial, acks are taken unsigned and anyone on the broker can clear the outbox")
+		}
+		t.chain.progress = t.uplink.Recheck
 	}
 	t.web, err = web.New(web.Deps{
 		Session: t.session, Status: t.Status, Records: t.ledger, Log: t.log,
@@ -335,12 +340,33 @@ func (t *Till) Status() web.Status {
 	}
 	if t.uplink != nil {
 		u := t.uplink.State()
-		st.Uplink = web.Uplink{Configured: true, Connected: u.Connected, SentSeq: u.SentSeq, HeldFrom: t.chain.heldFrom()}
+		st.Uplink = web.Uplink{Configured: true, Connected: u.Connected, SentSeq: u.SentSeq, HeldFrom: t.chain.heldFrom(), AcksSigned: u.Signed}
+		for k, n := range map[string]uint64{uplink.AckForged: u.ForgedAcks, uplink.AckMismatch: u.MismatchedAcks, uplink.AckRegressed: u.RegressedAcks} {
+			if n > 0 {
+				if st.Uplink.AcksRefused == nil {
+					st.Uplink.AcksRefused = map[string]uint64{}
+				}
+				st.Uplink.AcksRefused[k] = n
+			}
+		}
 		if !u.LastAck.IsZero() {
 			st.Uplink.LastAck = u.LastAck.Format(time.RFC3339)
 		}
 	}
 	return st
+}
+
+// ackRefused raises the alarm of an ack the uplink refused: a forged or
+// mismatched ack stays until the till restarts (someone can publish on
+// its ack topic, or the bureau and the till disagree on a record); a
+// regression clears when an ack moves the outbox again.
+func (t *Till) ackRefused(r uplink.AckRefusal) {
+	why := map[string]string{
+		uplink.AckForged:    "收到伪造的上传确认，已拒收，待传记录保留 / a forged ack was refused, the outbox is intact",
+		uplink.AckMismatch:  "医保局确认的记录与本机账本不符，已拒收，待传记录保留，请联系技术支持 / the bureau acknowledged a record this till does not hold: refused, the outbox is intact; call support",
+		uplink.AckRegressed: "医保局确认的序号回退（数据丢失或本机账本被回滚），请联系技术支持 / the bureau's ack went backwards (it lost records, or this ledger was rolled back); call support",
+	}[r.Kind]
+	t.alarms.raiseFor(r.Kind, web.Alarm{Kind: r.Kind, Seq: r.UptoSeq, Detail: why + ": " + r.Detail})
 }
 
 // watchedLedger raises the persist alarm while appends fail, and refuses

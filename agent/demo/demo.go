@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -89,6 +90,16 @@ func Run(ctx context.Context, o Opts) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 
+	// The bureau signs its acks, and the till takes only signed ones, as
+	// deployed (a till without --bureau-key is a trial).
+	bureauKeyFile := filepath.Join(dir, "bureau.key")
+	bureauKey, err := keys.LoadKeyFile(bureauKeyFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		bureauKey, err = keys.CreateKeyFile(bureauKeyFile)
+	}
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
 	ar, err := boltarchive.Open(filepath.Join(dir, "bureau.db"), &archive.Opts{Log: o.Log})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
@@ -96,6 +107,7 @@ func Run(ctx context.Context, o Opts) error {
 	defer ar.Close()
 	bur := bureau.New(ar, &bureau.Opts{
 		Enrolled: map[string]ed25519.PublicKey{pharmacy + "/" + till: key.Public().(ed25519.PublicKey)},
+		Key:      bureauKey,
 		Log:      o.Log,
 	})
 	bureauLn, err := net.Listen("tcp", "127.0.0.1:0")
@@ -119,6 +131,7 @@ func Run(ctx context.Context, o Opts) error {
 		ScannerPort: devs.ScannerPath(),
 		Baud:        agent.DefaultBaud,
 		Broker:      brokerURL,
+		BureauKey:   keys.PublicBase64(bureauKey.Public().(ed25519.PublicKey)),
 		Pharmacy:    pharmacy,
 		Till:        till,
 		Region:      region,
@@ -226,7 +239,7 @@ func (s *scene) play(ctx context.Context) error {
 		return err
 	}
 	got, _ := s.archive.Watermark(ctx, pharmacy, till)
-	s.say("医保局确认 Bureau verified and stored records 1–%d and acknowledged; the till's outbox is empty", got.Seq)
+	s.say("医保局确认 Bureau verified and stored records 1–%d and signed its ack; the till checked the signature and its record's hash, and its outbox is empty", got.Seq)
 	return nil
 }
 

@@ -79,6 +79,12 @@ type Uplink struct {
 	// HeldFrom: while the chain check finds a bad record, nothing from
 	// this seq on is sent; 0 = nothing held.
 	HeldFrom uint64 `json:"held_from,omitempty"`
+	// AcksSigned: only acks signed with the bureau key clear the outbox
+	// (--bureau-key); false is a trial that takes unsigned acks.
+	AcksSigned bool `json:"acks_signed"`
+	// AcksRefused counts acks refused, by kind (ack_forged, ack_mismatch,
+	// ack_regressed); each kind is an alarm too.
+	AcksRefused map[string]uint64 `json:"acks_refused,omitempty"`
 }
 
 // Alarm is a condition the owner must see. A kind may be raised for more

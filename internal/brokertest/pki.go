@@ -62,8 +62,11 @@ func NewPKI(t testing.TB) *PKI {
 	return p
 }
 
-// Client issues a client certificate with Common Name cn ("{pharmacy}/{till}"
-// for a till, "bureau" for the bureau) and returns its files.
+// Client issues a client certificate with Common Name cn and returns its
+// files. The production ACL (testdata/mosquitto/acl) knows
+// "{pharmacy}/{till}" for a till, "bureau-1" and "bureau-2" for the
+// bureau's receivers, "bureau-policy" for publishing policy bundles and
+// "bureau" for a lone bureau; the CN is also the client's id there.
 func (p *PKI) Client(t testing.TB, cn string) (certFile, keyFile string) {
 	t.Helper()
 	return p.issue(t, cn, "", x509.ExtKeyUsageClientAuth)

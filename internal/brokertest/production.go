@@ -17,7 +17,10 @@ import (
 // the listener's port and address, certificate, ACL and persistence paths,
 // and the log destination. aclLines are appended to the ACL file, e.g. the
 // per-till region blocks of TillRegionACL. The broker's URL is then
-// ssl://127.0.0.1:PORT, and clients need pki.ClientTLS.
+// ssl://127.0.0.1:PORT, and clients need pki.ClientTLS. The broker takes
+// each client's id from its certificate (use_username_as_clientid), so two
+// connections with certificates of one CN close each other, whatever
+// client ids they send.
 func WithProductionConfig(pki *PKI, aclLines ...string) Option {
 	return func(c *config) {
 		c.prod = pki
@@ -80,8 +83,10 @@ func (b *Broker) writeProductionConfig(c config) error {
 			return fmt.Errorf("production config has no %s line", name)
 		}
 	}
-	if !bytes.Contains(conf, []byte("\nrequire_certificate true")) || !bytes.Contains(conf, []byte("\nuse_identity_as_username true")) {
-		return fmt.Errorf("production config does not require certificates as identities")
+	for _, want := range []string{"require_certificate true", "use_identity_as_username true", "use_username_as_clientid true"} {
+		if !bytes.Contains(conf, []byte("\n"+want+"\n")) {
+			return fmt.Errorf("production config does not require certificates as identities: no %q", want)
+		}
 	}
 	if os.Geteuid() == 0 {
 		out.WriteString("user root\n") // see writeConfig

@@ -1,10 +1,15 @@
 package archive
 
 import (
+	"cmp"
 	"context"
+	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tillguard/tillguard/policy"
@@ -66,7 +71,22 @@ type Store interface {
 	// it and is returned as is. fn may call the store.
 	Scan(ctx context.Context, pharmacy, till string, from uint64, limit int, fn func(seq uint64, rec, sig []byte) error) error
 
-	// Tills lists tills in (pharmacy, till) order, paged by q.
+	// Enroll keeps the tills' public keys, each replacing the one its till
+	// had: receivers sharing the store verify with the same keys, and a
+	// till enrolled once is known to every receiver, those running
+	// included, without a restart. A key already held is kept as it is,
+	// with the time it was first enrolled, so enrolling a directory again
+	// at every start changes nothing. A till enrolled is listed by Tills
+	// from now on, records or not. Nothing is stored when one of keys is
+	// invalid (a bad id, or not an Ed25519 public key): ErrInvalid.
+	Enroll(ctx context.Context, keys []EnrolledKey) error
+
+	// Key returns a till's enrolled public key, or ErrNotFound for a till
+	// never enrolled, seen or not.
+	Key(ctx context.Context, pharmacy, till string) (ed25519.PublicKey, error)
+
+	// Tills lists tills in (pharmacy, till) order, paged by q: those seen
+	// and those enrolled.
 	Tills(ctx context.Context, q TillQuery) ([]TillInfo, error)
 
 	// Alarms lists stored alarms matching q, oldest first.
@@ -181,11 +201,51 @@ const (
 // TillInfo is what the store knows of one till.
 type TillInfo struct {
 	Pharmacy, Till string
-	Contiguous     uint64       // watermark
-	Count          uint64       // records stored
-	Waiting        int          // records waiting for a predecessor
-	LastSeen       time.Time    // last Put that brought one of its records; zero if none
-	Status         *feed.Status // latest retained status, if any
+	Contiguous     uint64            // watermark
+	Count          uint64            // records stored
+	Waiting        int               // records waiting for a predecessor
+	LastSeen       time.Time         // last Put that brought one of its records; zero if none
+	Status         *feed.Status      // latest retained status, if any
+	Key            ed25519.PublicKey // enrolled public key; nil if none
+	KeyAt          time.Time         // when Key was enrolled; zero without one
+}
+
+// EnrolledKey is a till's public key, as the bureau enrolls it.
+type EnrolledKey struct {
+	Pharmacy, Till string
+	Key            ed25519.PublicKey // Ed25519, ed25519.PublicKeySize bytes
+}
+
+// ValidateKeys checks what Enroll is given, so every store refuses the
+// same keys the same way. It returns an error wrapping ErrInvalid.
+func ValidateKeys(keys []EnrolledKey) error {
+	for i, k := range keys {
+		if !feed.ValidID(k.Pharmacy) || !feed.ValidID(k.Till) || len(k.Key) != ed25519.PublicKeySize {
+			return fmt.Errorf("archive: key %d (%q/%q, %d bytes): %w", i, k.Pharmacy, k.Till, len(k.Key), ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// LatestKeys returns keys with one key per till, the last given for it,
+// in (pharmacy, till) order: the order stores lock tills in, and a till
+// enrolled twice in one batch (a directory and a rotation) keeps the
+// later key.
+func LatestKeys(keys []EnrolledKey) []EnrolledKey {
+	out := slices.Clone(keys)
+	slices.SortStableFunc(out, func(a, b EnrolledKey) int {
+		return cmp.Or(strings.Compare(a.Pharmacy, b.Pharmacy), strings.Compare(a.Till, b.Till))
+	})
+	// Keep the last of each run of one till.
+	n := 0
+	for i, k := range out {
+		if i+1 < len(out) && out[i+1].Pharmacy == k.Pharmacy && out[i+1].Till == k.Till {
+			continue
+		}
+		out[n] = k
+		n++
+	}
+	return out[:n]
 }
 
 // Behind is how many records the till has announced (Status.HeadSeq) that

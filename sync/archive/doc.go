@@ -12,5 +12,6 @@
 // the chain check, each till's contiguous watermark, the records waiting
 // for a predecessor, the duplicate and conflict rules, and the alarms. A
 // receiver only verifies signatures, calls Put, and acks the watermarks
-// Put returns.
+// Put returns. The tills' enrolled keys are the store's too (Enroll, Key),
+// so receivers sharing it verify with the same keys.
 package archive

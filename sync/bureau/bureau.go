@@ -1,14 +1,18 @@
 package bureau
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/tillguard/tillguard/internal/sigbatch"
 	"github.com/tillguard/tillguard/sync/archive"
@@ -30,13 +34,37 @@ const (
 	// batches), at the price of acks up to this much later.
 	admitLinger = 5 * time.Millisecond
 	statusQueue = 1024 // retained statuses waiting for the store; more are dropped (the next one repairs it)
+	// maxHeld bounds the bytes of tx messages a receiver holds, from the
+	// broker's handing them over to the end of their Put: far above what
+	// its queues of typical records reach (a few MB), so it binds only
+	// when big messages come in.
+	maxHeld = 64 << 20
+	// unknownFor is how long a till the store holds no key for is refused
+	// as unenrolled before the store is asked again: a till enrolled
+	// meanwhile (by any receiver's command) is taken in within it, and an
+	// unenrolled till sending fast costs a look-up per period, not one per
+	// record.
+	unknownFor = 10 * time.Second
+	// recheckAfter is how long after a look-up a signature that fails with
+	// the key it found asks the store again, in case the key was replaced
+	// (a rotation): sooner, the failure is a bad signature, so a till
+	// sending forgeries costs a look-up a second at most.
+	recheckAfter = time.Second
 )
 
-// Opts tune a Bureau. A nil *Opts means defaults (and no till enrolled).
+// Opts tune a Bureau. A nil *Opts means defaults: every key from the
+// store.
 type Opts struct {
-	Enrolled map[string]ed25519.PublicKey // "pharmacy/till" → key
-	Shared   bool                         // consume through $share/tillguard-bureau/…
-	Batch    int                          // messages parsed and verified together, at most; one Put stores up to admitAhead such batches; default 1024
+	// Enrolled are keys the bureau holds from the start, besides the
+	// store's ("pharmacy/till" → key): tests and the demo enroll so. A key
+	// here whose signatures fail is looked up in the store like any other.
+	Enrolled map[string]ed25519.PublicKey
+	Shared   bool // consume through $share/tillguard-bureau/…
+	// Key signs the acks (feed.Ack), the private half of the key the
+	// tills hold as --bureau-key. Without it acks go unsigned, which only
+	// a trial till (one without --bureau-key) takes.
+	Key   ed25519.PrivateKey
+	Batch int // messages parsed and verified together, at most; one Put stores up to admitAhead such batches; default 1024
 	// GapGrace is how long a hole in a till's records may stay open before
 	// it is a gap alarm; default archive.DefaultGapGrace.
 	GapGrace time.Duration
@@ -48,16 +76,28 @@ type Opts struct {
 // share one store and one shared subscription: everything that depends on
 // the order of a till's records is the store's (archive.Store.Put).
 type Bureau struct {
-	st       archive.Store
-	enrolled map[string]ed25519.PublicKey
-	shared   bool
-	batch    int
-	grace    time.Duration
-	log      *slog.Logger
-	now      func() time.Time
+	st     archive.Store
+	shared bool
+	batch  int
+	grace  time.Duration
+	key    ed25519.PrivateKey
+	log    *slog.Logger
+	now    func() time.Time
+
+	// keys caches the tills' keys ("pharmacy/till"), so a known till's
+	// records cost no look-up in the store: the admitter reads it on every
+	// core, under one read lock per share of a batch.
+	keysMu sync.RWMutex
+	keys   map[string]heldKey
 
 	mu    sync.Mutex
 	stats Stats
+}
+
+// heldKey is a till's key as the bureau holds it.
+type heldKey struct {
+	pub ed25519.PublicKey // nil: the store had none at
+	at  time.Time         // when the store was asked; zero for Opts.Enrolled and LoadKeys
 }
 
 // Stats counts what this receiver has done since it started.
@@ -71,6 +111,7 @@ type Stats struct {
 	StoreFails uint64            `json:"store_fails"` // Puts that failed: nothing of them stored or acked
 	Alarms     map[string]uint64 `json:"alarms"`      // new alarms raised by this receiver, by kind
 	Connected  bool              `json:"connected"`   // connected and subscribed: records are flowing in
+	HeldBytes  int64             `json:"held_bytes"`  // tx payloads taken from the broker and not yet through their Put (at most maxHeld)
 }
 
 // New returns a bureau storing into st.
@@ -91,10 +132,37 @@ func New(st archive.Store, opts *Opts) *Bureau {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Bureau{
-		st: st, enrolled: o.Enrolled, shared: o.Shared, batch: o.Batch, grace: o.GapGrace, log: o.Log, now: o.Now,
-		stats: Stats{Alarms: map[string]uint64{}},
+	b := &Bureau{
+		st: st, shared: o.Shared, batch: o.Batch, grace: o.GapGrace, key: o.Key, log: o.Log, now: o.Now,
+		keys: make(map[string]heldKey, len(o.Enrolled)), stats: Stats{Alarms: map[string]uint64{}},
 	}
+	for id, pub := range o.Enrolled {
+		if len(pub) == ed25519.PublicKeySize {
+			b.keys[id] = heldKey{pub: pub}
+		}
+	}
+	return b
+}
+
+// LoadKeys takes in every key the store holds, so that the tills enrolled
+// before the start cost no look-up when they first send, and returns how
+// many there are. Without it the bureau looks each till's key up as its
+// first record comes; either way, a till enrolled later is looked up then.
+func (b *Bureau) LoadKeys(ctx context.Context) (int, error) {
+	tills, err := allTills(ctx, b.st)
+	if err != nil {
+		return 0, fmt.Errorf("bureau: load keys: %w", err)
+	}
+	n := 0
+	b.keysMu.Lock()
+	defer b.keysMu.Unlock()
+	for _, t := range tills {
+		if len(t.Key) == ed25519.PublicKeySize {
+			b.keys[t.Pharmacy+"/"+t.Till] = heldKey{pub: t.Key}
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Stats returns a snapshot of the counters.
@@ -166,6 +234,7 @@ func (b *Bureau) Run(ctx context.Context, mo mqttclient.Options) error {
 	}()
 
 	in := make(chan mqttclient.Message, b.batch)
+	held := semaphore.NewWeighted(maxHeld)
 	statuses := make(chan mqttclient.Message, statusQueue)
 	done := make(chan struct{})
 	defer close(done) // before Close: frees a handler blocked on a full queue
@@ -181,7 +250,7 @@ func (b *Bureau) Run(ctx context.Context, mo mqttclient.Options) error {
 	var wg sync.WaitGroup
 	defer wg.Wait() // every stage ends with ctx
 	wg.Go(func() { b.admitter(ctx, in, admitted) })
-	wg.Go(func() { b.storer(ctx, c, admitted) })
+	wg.Go(func() { b.storer(ctx, c, admitted, held) })
 	wg.Go(func() { b.keepStatuses(ctx, statuses) })
 	wg.Go(func() { b.sweeper(ctx) })
 
@@ -190,8 +259,23 @@ func (b *Bureau) Run(ctx context.Context, mo mqttclient.Options) error {
 	// (uplink's ack timeout, a repeated ack). A PUBACK per record would
 	// cost the broker a packet and a queue entry each, and make it hold,
 	// for a bureau that is away, what the tills will send again anyway.
+	doneCtx, cancelDone := context.WithCancel(ctx)
+	defer cancelDone()
 	err = c.Subscribe(b.Filter(), 0, func(m mqttclient.Message) {
-		select { // blocking here pushes back on the broker, which is what we want
+		if len(m.Payload) > feed.MaxEnvelope {
+			// Only the head goes on, copied, for feed.Open to refuse
+			// (bad_payload): the rest is not held a moment longer.
+			m.Payload = bytes.Clone(m.Payload[:feed.MaxEnvelope+1])
+		}
+		// Blocking here pushes back on the broker, which is what we want:
+		// on a full queue, or while maxHeld bytes are between here and
+		// the end of their Put.
+		n := int64(len(m.Payload))
+		if held.Acquire(doneCtx, n) != nil {
+			return
+		}
+		b.count(func(s *Stats) { s.HeldBytes += n })
+		select {
 		case in <- m:
 		case <-done:
 		}
@@ -215,7 +299,7 @@ func (b *Bureau) Run(ctx context.Context, mo mqttclient.Options) error {
 
 // storer puts what the admitter hands it, in order, and acks each till up
 // to its watermark once the Put is committed, until ctx ends.
-func (b *Bureau) storer(ctx context.Context, c *mqttclient.Client, admitted <-chan []candidate) {
+func (b *Bureau) storer(ctx context.Context, c *mqttclient.Client, admitted <-chan []candidate, held *semaphore.Weighted) {
 	for {
 		var cands []candidate
 		select {
@@ -233,12 +317,29 @@ func (b *Bureau) storer(ctx context.Context, c *mqttclient.Client, admitted <-ch
 			}
 		}
 		for _, w := range b.put(ctx, cands) {
-			payload, _ := json.Marshal(feed.Ack{UptoSeq: w.Seq, WaitingFrom: w.WaitingFrom})
 			// No wait: a lost ack is repaired by the till sending again.
-			c.Publish(mqttclient.Message{Topic: feed.TillTopic(w.Pharmacy, w.Till, feed.LeafAck), Payload: payload, QoS: 1})
+			c.Publish(mqttclient.Message{Topic: feed.TillTopic(w.Pharmacy, w.Till, feed.LeafAck), Payload: b.ack(w), QoS: 1})
 			b.count(func(s *Stats) { s.Acks++ })
 		}
+		var n int64
+		for _, c := range cands {
+			n += c.size
+		}
+		held.Release(n)
+		b.count(func(s *Stats) { s.HeldBytes -= n })
 	}
+}
+
+// ack is the payload acknowledging w: the till, its watermark and the
+// hash of the record there as stored, signed when the bureau has a key.
+func (b *Bureau) ack(w archive.Watermark) []byte {
+	a := feed.Ack{Pharmacy: w.Pharmacy, Till: w.Till, UptoSeq: w.Seq, Hash: w.Hash, WaitingFrom: w.WaitingFrom,
+		At: b.now().UTC().Format(time.RFC3339Nano)}
+	if b.key != nil {
+		a = feed.SignAck(a, b.key)
+	}
+	payload, _ := json.Marshal(a)
+	return payload
 }
 
 // put stores the verified candidates and raises the alarms of the refused
@@ -247,11 +348,12 @@ func (b *Bureau) put(ctx context.Context, cands []candidate) []archive.Watermark
 	var in []archive.Incoming
 	var refused []archive.Alarm
 	for _, c := range cands {
-		if c.refusal != nil {
+		switch {
+		case c.refusal != nil:
 			refused = append(refused, *c.refusal)
-			continue
+		case !c.dropped:
+			in = append(in, c.in)
 		}
-		in = append(in, c.in)
 	}
 	b.raise(ctx, refused)
 	if len(in) == 0 {
@@ -384,51 +486,173 @@ func (b *Bureau) admitter(ctx context.Context, in <-chan mqttclient.Message, out
 		select {
 		case <-ctx.Done():
 			return
-		case out <- b.admitAll(msgs):
+		case out <- b.admitAll(ctx, msgs):
 		}
 	}
 }
 
 // candidate is a message admitted: a record of an enrolled till whose
-// signature verifies, or the alarm that refuses it.
+// signature verifies, or the alarm that refuses it, or neither when the
+// store could not say the till's key (dropped: the till sends it again).
 type candidate struct {
 	in      archive.Incoming
-	pub     ed25519.PublicKey
+	pub     ed25519.PublicKey // the key it is verified with
 	refusal *archive.Alarm
+	lookup  bool // ask the store for the till's key: none is held, or its signature failed with the one held
+	dropped bool
+	size    int64 // the message's payload, held against maxHeld until its Put is done
 }
 
-// admitAll takes in a batch: topic, shape, enrolment and signature; none
-// of it depends on the store. The work is spread over every core, each
-// verifying its share of the signatures as one batch (internal/sigbatch).
-func (b *Bureau) admitAll(msgs []mqttclient.Message) []candidate {
+// ok is whether the candidate goes to the store.
+func (c *candidate) ok() bool { return c.refusal == nil && !c.dropped }
+
+// admitAll takes in a batch: topic, shape, enrolment and signature. The
+// work is spread over every core, each verifying its share of the
+// signatures as one batch (internal/sigbatch) with the keys the bureau
+// holds. Only what those cannot decide asks the store, once per till:
+// a till whose key is not held, and a signature that fails with the key
+// held, in case the key was replaced since.
+func (b *Bureau) admitAll(ctx context.Context, msgs []mqttclient.Message) []candidate {
 	b.count(func(s *Stats) { s.Received += uint64(len(msgs)) })
 	cands := make([]candidate, len(msgs))
 	now := b.now()
 	parallel(len(msgs), func(lo, hi int) {
-		items := make([]sigbatch.Item, 0, hi-lo)
+		b.keysMu.RLock()
 		for i := lo; i < hi; i++ {
 			cands[i] = b.admit(now, msgs[i])
-			if c := cands[i]; c.refusal == nil {
-				items = append(items, sigbatch.Item{Pub: c.pub, Msg: c.in.Rec, Sig: c.in.Sig})
-			}
 		}
-		ok := sigbatch.Verify(items) // in the order admitted
-		for i := lo; i < hi; i++ {
-			if cands[i].refusal != nil {
-				continue
-			}
-			if !ok[0] {
-				in := cands[i].in
-				cands[i].refusal = refuse(now, in.Pharmacy, in.Till, in.Seq, archive.AlarmBadSignature,
-					"signature does not verify with the enrolled key", feed.Hash(in.Rec), in.Parsed.ID)
-			}
-			ok = ok[1:]
-		}
+		b.keysMu.RUnlock()
+		verify(cands[lo:hi])
 	})
+	for i := range cands {
+		cands[i].size = int64(len(msgs[i].Payload))
+	}
+	for i := range cands {
+		if cands[i].lookup {
+			b.lookUp(ctx, now, cands)
+			break
+		}
+	}
 	return cands
 }
 
-// admit checks a message's topic, shape and sender. It has no side
+// verify checks the signatures of the candidates that have a key, as one
+// batch, and marks those that fail for a look-up.
+func verify(cands []candidate) {
+	items := make([]sigbatch.Item, 0, len(cands))
+	for i := range cands {
+		if c := &cands[i]; c.ok() && !c.lookup {
+			items = append(items, sigbatch.Item{Pub: c.pub, Msg: c.in.Rec, Sig: c.in.Sig})
+		}
+	}
+	ok := sigbatch.Verify(items) // in the order taken
+	for i := range cands {
+		if c := &cands[i]; c.ok() && !c.lookup {
+			c.lookup = !ok[0]
+			ok = ok[1:]
+		}
+	}
+}
+
+// lookUp decides the candidates marked for a look-up: it asks the store
+// for each of their tills' keys once, holds what it finds, and verifies
+// them with it. A signature that fails with the key the store has is a
+// bad signature, a till without a key unenrolled; a till whose key the
+// store could not say is dropped, to be sent again.
+func (b *Bureau) lookUp(ctx context.Context, now time.Time, cands []candidate) {
+	type till struct{ pharmacy, till string }
+	ask := map[string]till{}
+	b.keysMu.RLock()
+	for i := range cands {
+		c := &cands[i]
+		if !c.lookup {
+			continue
+		}
+		id := c.in.Pharmacy + "/" + c.in.Till
+		// A failed signature asks again only if the key was found a while
+		// ago; a till not held is always asked about (admit refused those
+		// found unenrolled lately).
+		if h := b.keys[id]; c.pub == nil || now.Sub(h.at) >= recheckAfter || now.Before(h.at) {
+			ask[id] = till{c.in.Pharmacy, c.in.Till}
+		}
+	}
+	b.keysMu.RUnlock()
+
+	failed := map[string]bool{}
+	for id, t := range ask {
+		pub, err := b.st.Key(ctx, t.pharmacy, t.till)
+		switch {
+		case err == nil && len(pub) == ed25519.PublicKeySize:
+		case err == nil || errors.Is(err, archive.ErrNotFound):
+			pub = nil
+		default:
+			if ctx.Err() == nil {
+				b.log.Error("bureau: look up a till's key: its records are dropped, to be sent again", "pharmacy", t.pharmacy, "till", t.till, "err", err)
+			}
+			failed[id] = true
+			continue
+		}
+		b.keysMu.Lock()
+		if pub == nil && b.keys[id].pub != nil {
+			pub = b.keys[id].pub // a key of Opts.Enrolled the store does not hold: still the one
+		}
+		b.keys[id] = heldKey{pub: pub, at: now}
+		b.keysMu.Unlock()
+	}
+
+	again := make([]candidate, 0, len(cands))
+	var where []int
+	b.keysMu.RLock()
+	for i := range cands {
+		c := &cands[i]
+		if !c.lookup {
+			continue
+		}
+		c.lookup = false
+		id := c.in.Pharmacy + "/" + c.in.Till
+		h := b.keys[id]
+		switch {
+		case failed[id]:
+			c.dropped = true
+		case h.pub == nil:
+			c.refusal = unenrolled(now, c.in.Pharmacy, c.in.Till, c.in.Seq, c.in.Parsed.ID)
+		case c.pub != nil && c.pub.Equal(h.pub):
+			c.refusal = badSignature(now, c.in)
+		default: // a key at last, or another one than it failed with
+			c.pub = h.pub
+			again = append(again, *c)
+			where = append(where, i)
+		}
+	}
+	b.keysMu.RUnlock()
+	if len(again) == 0 {
+		return
+	}
+	verify(again)
+	for j, i := range where {
+		cands[i] = again[j]
+		if cands[i].lookup { // failed with the store's key too
+			cands[i].lookup = false
+			cands[i].refusal = badSignature(now, cands[i].in)
+		}
+	}
+}
+
+func badSignature(now time.Time, in archive.Incoming) *archive.Alarm {
+	return refuse(now, in.Pharmacy, in.Till, in.Seq, archive.AlarmBadSignature,
+		"signature does not verify with the enrolled key", feed.Hash(in.Rec), in.Parsed.ID)
+}
+
+// unenrolled is the alarm for a record of a till without a key: one per
+// till, however many records it sends.
+func unenrolled(now time.Time, pharmacy, till string, seq uint64, id string) *archive.Alarm {
+	a := refuse(now, pharmacy, till, 0, archive.AlarmUnenrolled, fmt.Sprintf("no enrolled key for this till (seq %d)", seq), "", "")
+	a.Records = []archive.RecordRef{{Pharmacy: pharmacy, Till: till, Seq: seq, ID: truncate(id, 64)}}
+	return a
+}
+
+// admit checks a message's topic and shape, and finds its till's key in
+// those held (the caller holds b.keysMu for reading). It has no side
 // effects, so admitAll runs it on every core.
 func (b *Bureau) admit(now time.Time, m mqttclient.Message) candidate {
 	p, t, leaf, err := feed.ParseTillTopic(m.Topic)
@@ -443,14 +667,17 @@ func (b *Bureau) admit(now time.Time, m mqttclient.Message) candidate {
 		return candidate{refusal: refuse(now, p, t, r.Seq, archive.AlarmBadPayload,
 			fmt.Sprintf("record of %s/%s on this till's topic", r.Pharmacy, r.Till), feed.Hash(rec), r.ID)}
 	}
-	pub, ok := b.enrolled[p+"/"+t]
-	if !ok || len(pub) != ed25519.PublicKeySize {
-		// One alarm per till, however many records it sends.
-		a := refuse(now, p, t, 0, archive.AlarmUnenrolled, fmt.Sprintf("no enrolled key for this till (seq %d)", r.Seq), "", "")
-		a.Records = []archive.RecordRef{{Pharmacy: p, Till: t, Seq: r.Seq, ID: truncate(r.ID, 64)}}
-		return candidate{refusal: a}
+	c := candidate{in: archive.Incoming{Pharmacy: p, Till: t, Seq: r.Seq, Rec: rec, Sig: sig, Parsed: &r}}
+	h, held := b.keys[p+"/"+t]
+	switch {
+	case h.pub != nil:
+		c.pub = h.pub
+	case held && now.Sub(h.at) < unknownFor && !now.Before(h.at):
+		c.refusal = unenrolled(now, p, t, r.Seq, r.ID)
+	default:
+		c.lookup = true
 	}
-	return candidate{in: archive.Incoming{Pharmacy: p, Till: t, Seq: r.Seq, Rec: rec, Sig: sig, Parsed: &r}, pub: pub}
+	return c
 }
 
 // refuse is the alarm for a message the bureau will not store. key tells

@@ -7,6 +7,13 @@
 // share of a batch's signatures as one (internal/sigbatch), ahead of the
 // store, which takes everything verified meanwhile in one Put.
 //
+// The tills' keys are the store's (archive.Store.Enroll), so a till
+// enrolled once is known to every receiver, running ones included. A
+// receiver holds the keys it has found (LoadKeys takes in all of them at
+// the start) and asks the store only for a till it holds none for, and
+// once more for one whose signature fails with the key held, in case the
+// key was replaced; a till the store holds no key for is unenrolled.
+//
 // Several receivers may consume one shared subscription into one store:
 // the broker then hands a till's records to any of them, in any order, so
 // nothing here depends on order. The store checks the chain, keeps each

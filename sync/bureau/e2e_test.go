@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -347,4 +348,113 @@ func TestEndToEnd_attacks(t *testing.T) {
 		t.Fatalf("store %+v", tills)
 	}
 	sameRecords(t, tl, st)
+}
+
+// TestEndToEnd_signedAcks: a bureau with a key signs its acks and a till
+// holding its public half drains on them; acks anyone else publishes on
+// the till's ack topic (unsigned, signed by another key, or the bureau's
+// key over a record the till does not hold) are refused and counted, and
+// the outbox keeps every record they claimed.
+func TestEndToEnd_signedAcks(t *testing.T) {
+	br := brokertest.Start(t)
+	tl := newTill(t, "P1", "T1")
+	st, _ := openStore(t)
+	bureauPub, bureauKey, _ := ed25519.GenerateKey(nil)
+	_, otherKey, _ := ed25519.GenerateKey(nil)
+	enrolled := map[string]ed25519.PublicKey{"P1/T1": tl.Pub()}
+	run := startBureau(t, bureau.New(st, &bureau.Opts{Enrolled: enrolled, Key: bureauKey}), br.URL(), "bureau")
+	var refused sync.Map
+	u := uplink.New(tl.L, "P1", "T1", &uplink.Opts{BureauKey: bureauPub, AckTimeout: 500 * time.Millisecond,
+		OnAckRefused: func(r uplink.AckRefusal) { refused.Store(r.Kind, r.Detail) }})
+	startUplink(t, u, br.URL(), "till-1")
+	tl.Append(t, 50)
+	until(t, waitLong, "drained on signed acks", drained(t, tl))
+
+	run.Stop(t) // nobody acks the next records: only the attacker
+	tl.Append(t, 10)
+	until(t, waitLong, "new records sent", func() bool { return u.State().SentSeq == 60 })
+	atk, _ := attacker(t, br)
+	e60, _ := tl.L.Get(60)
+	genuine := feed.Ack{Pharmacy: "P1", Till: "T1", UptoSeq: 60, Hash: feed.Hash(e60.Rec), At: time.Now().UTC().Format(time.RFC3339)}
+	rolledBack := genuine
+	rolledBack.Hash = feed.Hash([]byte("the bureau's record 60 is another"))
+	for _, a := range []feed.Ack{genuine, feed.SignAck(genuine, otherKey), feed.SignAck(rolledBack, bureauKey)} {
+		payload, _ := json.Marshal(a)
+		if err := atk.Publish(mqttclient.Message{Topic: feed.TillTopic("P1", "T1", feed.LeafAck), Payload: payload, QoS: 1}).Wait(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	until(t, waitLong, "forged acks refused", func() bool { s := u.State(); return s.ForgedAcks == 2 && s.MismatchedAcks == 1 })
+	if tl.L.Acked() != 50 {
+		t.Fatalf("forged acks moved the outbox to %d", tl.L.Acked())
+	}
+	for _, k := range []string{uplink.AckForged, uplink.AckMismatch} {
+		if _, ok := refused.Load(k); !ok {
+			t.Errorf("no %s reported", k)
+		}
+	}
+
+	startBureau(t, bureau.New(st, &bureau.Opts{Enrolled: enrolled, Key: bureauKey}), br.URL(), "bureau")
+	until(t, waitLong, "drained once the bureau is back", drained(t, tl))
+	sameRecords(t, tl, st)
+}
+
+// TestEndToEnd_oversizedDropped: one till's certificate publishing 20 MB
+// envelopes on its own tx topic (which the ACL allows) while the store is
+// slow costs the bureau a bad_payload alarm, not its memory: it keeps only
+// the head of each, and the till's genuine records go on being stored.
+func TestEndToEnd_oversizedDropped(t *testing.T) {
+	br := brokertest.Start(t)
+	tl := newTill(t, "P1", "T1")
+	real, _ := openStore(t)
+	st := &stalledStore{Store: real, gate: make(chan struct{})}
+	b := bureau.New(st, &bureau.Opts{Enrolled: map[string]ed25519.PublicKey{"P1/T1": tl.Pub()}})
+	startBureau(t, b, br.URL(), "bureau")
+	atk, _ := attacker(t, br)
+
+	const n, size = 20, 20 << 20
+	big := []byte(`{"rec":{"seq":1,"pharmacy":"P1","till":"T1","kind":"sale","lines":[{"name":"` + strings.Repeat("x", size) + `"}]},"sig":""}`)
+	for range n {
+		if err := atk.Publish(mqttclient.Message{Topic: feed.TillTopic("P1", "T1", feed.LeafTx), Payload: big, QoS: 1}).Wait(waitLong); err != nil {
+			t.Fatal(err)
+		}
+	}
+	until(t, waitLong, "every message taken in, the store stalled", func() bool { return b.Stats().HeldBytes == n*(feed.MaxEnvelope+1) })
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	// The attacker's client (this process too) holds a message and its
+	// send buffers; holding every message whole, as a queue bounded by
+	// count does, is n sizes more.
+	if m.HeapInuse > 8*size {
+		t.Errorf("%d MB in use with %d messages of %d MB held", m.HeapInuse>>20, n, size>>20)
+	}
+	close(st.gate)
+	until(t, waitLong, "every big message refused", func() bool {
+		as := alarmsOf(t, st)
+		return len(as) == 1 && as[0].Kind == archive.AlarmBadPayload && as[0].Count == n
+	})
+	tl.Append(t, 5)
+	startUplink(t, uplink.New(tl.L, "P1", "T1", nil), br.URL(), "till-1")
+	until(t, waitLong, "genuine records stored", drained(t, tl))
+	if as := alarmsOf(t, st); len(as) != 1 || !strings.Contains(as[0].Detail, "more than") || b.Stats().HeldBytes != 0 {
+		t.Errorf("alarms %+v, held %d: want the one bad_payload saying the size, nothing held", as, b.Stats().HeldBytes)
+	}
+}
+
+// stalledStore is a store whose writes wait until gate is closed, as a
+// database that has stopped answering.
+type stalledStore struct {
+	archive.Store
+	gate chan struct{}
+}
+
+func (s *stalledStore) Put(ctx context.Context, in []archive.Incoming) (archive.Result, error) {
+	<-s.gate
+	return s.Store.Put(ctx, in)
+}
+
+func (s *stalledStore) Raise(ctx context.Context, alarms []archive.Alarm) (int, error) {
+	<-s.gate
+	return s.Store.Raise(ctx, alarms)
 }

@@ -52,7 +52,9 @@ var CSVHeader = []string{
 
 // Export writes the archive's records, till by till in seq order, as JSON
 // lines or CSV. A CSV row is one line of a record (a record without lines
-// is one row with the line columns empty); lists are joined with ';'.
+// is one row with the line columns empty); lists are joined with ';'. A
+// CSV text cell that a spreadsheet would run as a formula is written with
+// a leading "'", and NUL bytes are dropped (csvCell).
 func Export(ctx context.Context, w io.Writer, ar exporter, format string, f ExportFilter) error {
 	if format != FormatJSONL && format != FormatCSV {
 		return fmt.Errorf("bureau: export: format %q: want %s or %s", format, FormatJSONL, FormatCSV)
@@ -103,6 +105,12 @@ func writeCSV(cw *csv.Writer, rec, sig []byte) error {
 	if err := json.Unmarshal(rec, &r); err != nil {
 		return fmt.Errorf("record does not decode: %w", err)
 	}
+	// Every text cell goes through csvCell: the till wrote it (a signature
+	// proves who, not that it is harmless). Numbers and flags the exporter
+	// formats itself are left alone, negative ones too: strconv writes
+	// only an optional '-' and digits, which a spreadsheet reads as the
+	// number it is, never as a formula, and a "'" would make it text.
+	t := csvCell
 	u := strconv.FormatUint
 	i := strconv.Itoa
 	b := func(v bool) string {
@@ -111,31 +119,53 @@ func writeCSV(cw *csv.Writer, rec, sig []byte) error {
 		}
 		return "0"
 	}
-	head := []string{r.Pharmacy, r.Till, u(r.Seq, 10), r.ID, r.Prev, r.Kind, r.At, "", "", "", "", r.Cashier, r.Pharmacist, r.Reason, r.Ref, "", "", "", "", ""}
+	head := []string{t(r.Pharmacy), t(r.Till), u(r.Seq, 10), t(r.ID), t(r.Prev), t(r.Kind), t(r.At), "", "", "", "", t(r.Cashier), t(r.Pharmacist), t(r.Reason), t(r.Ref), "", "", "", "", ""}
 	if r.Card != nil {
-		head[7], head[8], head[9], head[10] = r.Card.Type, r.Card.No, r.Card.Region, r.Card.Name
+		head[7], head[8], head[9], head[10] = t(r.Card.Type), t(r.Card.No), t(r.Card.Region), t(r.Card.Name)
 	}
 	if r.Device != nil {
-		head[15], head[16] = r.Device.Name, r.Device.State
+		head[15], head[16] = t(r.Device.Name), t(r.Device.State)
 	}
 	if r.Payment != nil {
-		head[17], head[18], head[19] = r.Payment.Method, strconv.FormatInt(r.Payment.InsuranceFen, 10), strconv.FormatInt(r.Payment.CashFen, 10)
+		head[17], head[18], head[19] = t(r.Payment.Method), strconv.FormatInt(r.Payment.InsuranceFen, 10), strconv.FormatInt(r.Payment.CashFen, 10)
 	}
-	s := base64.StdEncoding.EncodeToString(sig)
+	// Text as well: standard base64 may begin with '+'.
+	s := t(base64.StdEncoding.EncodeToString(sig))
 	if len(r.Lines) == 0 {
 		row := append(append([]string(nil), head...), make([]string, 17)...)
 		return cw.Write(append(row, s))
 	}
 	for n, l := range r.Lines {
 		row := append(append([]string(nil), head...),
-			i(n+1), l.Barcode, l.MedListCodg, l.Name, i(l.Qty), i(l.Days), i(l.DaysLimit), strconv.FormatInt(l.PriceFen, 10),
-			strings.Join(l.DrugTracCodg, ";"), b(l.RxFlag), l.RxRef, b(l.Manual), l.Decision, l.Rule, strings.Join(l.Flags, ";"), b(l.Overridden), l.Pay,
+			i(n+1), t(l.Barcode), t(l.MedListCodg), t(l.Name), i(l.Qty), i(l.Days), i(l.DaysLimit), strconv.FormatInt(l.PriceFen, 10),
+			t(strings.Join(l.DrugTracCodg, ";")), b(l.RxFlag), t(l.RxRef), b(l.Manual), t(l.Decision), t(l.Rule), t(strings.Join(l.Flags, ";")), b(l.Overridden), t(l.Pay),
 			s)
 		if err := cw.Write(row); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// formulaLead are the first characters that make a spreadsheet (Excel,
+// LibreOffice Calc, Google Sheets) take a CSV cell for a formula: OWASP's
+// list for CSV injection.
+const formulaLead = "=+-@\t\r"
+
+// csvCell neutralises a text cell of the CSV export: NUL bytes are removed
+// (spreadsheets and many CSV readers cut or choke on them), and a cell
+// that would begin with one of formulaLead gets a leading "'", which a
+// spreadsheet takes as "this is text" and does not show, so
+// =HYPERLINK(…) in a cashier's name stays a name. A program reading the
+// CSV sees the "'"; the JSON lines export is the exact copy.
+func csvCell(s string) string {
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "")
+	}
+	if s != "" && strings.IndexByte(formulaLead, s[0]) >= 0 {
+		return "'" + s
+	}
+	return s
 }
 
 // PolicyBundle builds a bundle from the catalogue and policy file bytes

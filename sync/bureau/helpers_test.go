@@ -38,7 +38,7 @@ func setup(t testing.TB) (*Bureau, archive.Store, *archivetest.Chain) {
 // process admits and stores one batch as Run's stages do, and returns the
 // watermarks to ack.
 func (b *Bureau) process(msgs ...mqttclient.Message) []archive.Watermark {
-	return b.put(ctx, b.admitAll(msgs))
+	return b.put(ctx, b.admitAll(ctx, msgs))
 }
 
 // msg is in as its till publishes it.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tillguard/tillguard/sync/archive"
 	"github.com/tillguard/tillguard/sync/feed"
+	"github.com/tillguard/tillguard/sync/keys"
 )
 
 type tillJSON struct {
@@ -24,6 +25,8 @@ type tillJSON struct {
 	LastSeen   *time.Time   `json:"last_seen"` // null: no record came yet
 	Behind     uint64       `json:"behind"`
 	Status     *feed.Status `json:"status"`
+	Key        *string      `json:"key"`    // enrolled public key, base64 as `tillguard keys show` prints it; null: not enrolled
+	KeyAt      *time.Time   `json:"key_at"` // when that key was enrolled
 }
 
 func tillOut(t archive.TillInfo) tillJSON {
@@ -31,6 +34,13 @@ func tillOut(t archive.TillInfo) tillJSON {
 		Waiting: t.Waiting, Behind: t.Behind(), Status: t.Status}
 	if !t.LastSeen.IsZero() {
 		j.LastSeen = &t.LastSeen
+	}
+	if len(t.Key) > 0 {
+		k := keys.PublicBase64(t.Key)
+		j.Key = &k
+		if !t.KeyAt.IsZero() {
+			j.KeyAt = &t.KeyAt
+		}
 	}
 	return j
 }

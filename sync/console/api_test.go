@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tillguard/tillguard/sync/archive"
+	"github.com/tillguard/tillguard/sync/archive/archivetest"
 	"github.com/tillguard/tillguard/sync/console"
 	"github.com/tillguard/tillguard/sync/feed"
 )
@@ -30,6 +31,8 @@ type till struct {
 	LastSeen   *time.Time   `json:"last_seen"`
 	Behind     uint64       `json:"behind"`
 	Status     *feed.Status `json:"status"`
+	Key        *string      `json:"key"`
+	KeyAt      *time.Time   `json:"key_at"`
 }
 
 func names(ts []till) []string {
@@ -88,18 +91,55 @@ func TestAPI_tills(t *testing.T) {
 	if p3.Contiguous != 0 || p3.Waiting != 1 || p3.Status != nil || p3.Behind != 0 {
 		t.Errorf("P3/T1 %+v, want record 3 waiting", p3)
 	}
-	// The shape integrators read: every field, status null without one.
+	// The enrolled keys, in base64 as `tillguard keys show` prints them.
+	enrolledAt := newClock().Now()
+	for _, tt := range []struct {
+		got  till
+		want ed25519.PublicKey
+	}{{p1, w.c1.Pub()}, {p2, w.c2.Pub()}} {
+		if k := tt.got.Key; k == nil || *k != base64.StdEncoding.EncodeToString(tt.want) || tt.got.KeyAt == nil || !tt.got.KeyAt.Equal(enrolledAt) {
+			t.Errorf("%s/%s key %v at %v, want %s at %v", tt.got.Pharmacy, tt.got.Till, tt.got.Key, tt.got.KeyAt,
+				base64.StdEncoding.EncodeToString(tt.want), enrolledAt)
+		}
+	}
+	if p3.Key != nil || p3.KeyAt != nil {
+		t.Errorf("P3/T1 key %v at %v, want none: never enrolled", p3.Key, p3.KeyAt)
+	}
+	// The shape integrators read: every field, status and key null
+	// without one.
 	var raw []map[string]any
 	if err := json.Unmarshal([]byte(get(t, h, "/api/tills").body), &raw); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"pharmacy", "till", "contiguous", "count", "waiting", "last_seen", "behind", "status"} {
+	for _, k := range []string{"pharmacy", "till", "contiguous", "count", "waiting", "last_seen", "behind", "status", "key", "key_at"} {
 		if _, ok := raw[2][k]; !ok {
 			t.Errorf("till JSON %v lacks %q", raw[2], k)
 		}
 	}
-	if raw[2]["status"] != nil {
-		t.Errorf("P3/T1 status %v, want null", raw[2]["status"])
+	for _, k := range []string{"status", "key", "key_at"} {
+		if raw[2][k] != nil {
+			t.Errorf("P3/T1 %s %v, want null", k, raw[2][k])
+		}
+	}
+}
+
+// TestAPI_tillsEnrolledNeverSeen: a till enrolled that has sent nothing
+// is listed, with its key and nothing stored.
+func TestAPI_tillsEnrolledNeverSeen(t *testing.T) {
+	w := newWorld(t)
+	c := archivetest.NewChain("P0", "T1")
+	w.clk.Add(time.Hour)
+	if err := w.st.Enroll(ctx, []archive.EnrolledKey{{Pharmacy: "P0", Till: "T1", Key: c.Pub()}}); err != nil {
+		t.Fatal(err)
+	}
+	tills := decode[[]till](t, get(t, w.handler(nil), "/api/tills?pharmacy=P0"))
+	if len(tills) != 1 {
+		t.Fatalf("tills %+v, want P0/T1", tills)
+	}
+	p0 := tills[0]
+	if p0.Key == nil || *p0.Key != base64.StdEncoding.EncodeToString(c.Pub()) || p0.KeyAt == nil || !p0.KeyAt.Equal(w.clk.Now()) ||
+		p0.Count != 0 || p0.Contiguous != 0 || p0.LastSeen != nil || p0.Status != nil {
+		t.Errorf("P0/T1 %+v, want its key at %v and nothing else", p0, w.clk.Now())
 	}
 }
 

@@ -82,7 +82,8 @@ const (
 //
 //	P1/T1  records 1–4 stored, its status announces head 10: 6 behind, online
 //	P2/T2  sells P1/T1's traceability code again: trace_dup_cross
-//	P3/T1  only record 3 came: it waits, watermark 0
+//	P3/T1  only record 3 came: it waits, watermark 0; never enrolled (P1/T1
+//	       and P2/T2 are, at the clock's start)
 //	P4/T9  a bad signature raised by the receiver, no records
 type world struct {
 	st     archive.Store
@@ -96,6 +97,11 @@ func newWorld(t *testing.T) *world {
 	w := &world{clk: newClock(), c1: archivetest.NewChain("P1", "T1"), c2: archivetest.NewChain("P2", "T2"), c3: archivetest.NewChain("P3", "T1")}
 	w.c2.Start = time.Date(2025, 3, 2, 9, 0, 0, 0, cst) // the day after P1/T1's sale
 	w.st = openStore(t, w.clk.Now)
+	if err := w.st.Enroll(ctx, []archive.EnrolledKey{
+		{Pharmacy: "P1", Till: "T1", Key: w.c1.Pub()}, {Pharmacy: "P2", Till: "T2", Key: w.c2.Pub()},
+	}); err != nil {
+		t.Fatal(err)
+	}
 	card := &feed.Card{Type: feed.CardSSC, No: cardNo, Region: "330100", Name: holder}
 	sale := func(r *feed.Record) {
 		r.Card = card

@@ -110,6 +110,22 @@ type tillRow struct {
 	StatusAt  string
 	LastSeen  string
 	RecordsAt string
+	KeyPrint  string // the key's first characters, "" when not enrolled
+	KeyTitle  string // the whole key and when it was enrolled
+}
+
+// keyPrintLen is how much of a key the page shows: enough to tell keys
+// apart at a glance, and to match what `tillguard keys show` printed at
+// the till.
+const keyPrintLen = 12
+
+// keyPrint is the start of k's base64 (keys.PublicBase64), as the page
+// shows a till's key.
+func keyPrint(k string) string {
+	if len(k) <= keyPrintLen {
+		return k
+	}
+	return k[:keyPrintLen] + "…"
 }
 
 type alarmRow struct {
@@ -311,6 +327,10 @@ func (s *server) tillRows(ctx context.Context, d *pageData, q url.Values, tq arc
 			if t.Status.State == feed.StateOnline || t.Status.State == feed.StateOffline {
 				row.State = t.Status.State
 			}
+		}
+		if row.Key != nil {
+			row.KeyPrint = keyPrint(*row.Key)
+			row.KeyTitle = *row.Key + " · " + ts(t.KeyAt, loc)
 		}
 		row.Late = row.Behind > 0 || row.Waiting > 0
 		if row.Late {

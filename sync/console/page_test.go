@@ -1,6 +1,7 @@
 package console_test
 
 import (
+	"html"
 	"net/http"
 	"regexp"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/tillguard/tillguard/sync/archive/archivetest"
 	"github.com/tillguard/tillguard/sync/console"
 	"github.com/tillguard/tillguard/sync/feed"
+	"github.com/tillguard/tillguard/sync/keys"
 )
 
 // The page as HTML, without a browser: what it holds and what it must not.
@@ -68,6 +70,21 @@ func TestPage_shows(t *testing.T) {
 	// Latest first: the bad signature came after the trace alarm.
 	if strings.Index(body, `data-kind="bad_signature"`) > strings.Index(body, `data-kind="trace_dup_cross"`) {
 		t.Error("alarms not newest first")
+	}
+}
+
+// TestPage_keys: the tills table shows the start of each enrolled key,
+// the whole of it on hover, and says which till is not enrolled.
+func TestPage_keys(t *testing.T) {
+	w := newWorld(t)
+	body := html.UnescapeString(page(t, w.handler(nil), "/")) // base64's + and = are escaped
+	for _, c := range []*archivetest.Chain{w.c1, w.c2} {
+		k := keys.PublicBase64(c.Pub())
+		wantIn(t, body, `<code title="`+k+` · 2025-03-02 10:00:00">`+k[:12]+`…</code>`)
+	}
+	row := regexp.MustCompile(`(?s)data-till="P3/T1".*?</tr>`).FindString(body)
+	if !strings.Contains(row, "未登记") || !strings.Contains(row, "not enrolled") {
+		t.Errorf("P3/T1 row %q, want it marked not enrolled", row)
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package feed is the wire contract between tills and bureaus (SPEC.md §4):
 // the record every ledger entry holds, the envelope a till publishes, the
-// bureau's acknowledgement, the till's retained status, and the MQTT topics
-// they travel on.
+// bureau's signed acknowledgement (ack.go), the till's retained status, and
+// the MQTT topics they travel on.
 //
 // Field names follow the national medical-insurance platform where one
 // exists (med_list_codg, drug_trac_codg, rx_flag…), so a record maps onto a

@@ -89,10 +89,23 @@ func Seal(rec, sig []byte) ([]byte, error) {
 // ErrBadPayload reports an MQTT payload that does not parse.
 var ErrBadPayload = errors.New("feed: bad payload")
 
+// MaxRecord bounds a record's bytes: a ledger refuses to append a bigger
+// one, and MaxEnvelope, its envelope, is the most a bureau reads of a tx
+// message. A sale of a thousand lines, each with a dozen traceability
+// codes, is under half of it; the bound is what keeps one till's
+// certificate from filling a receiver's memory.
+const (
+	MaxRecord   = 1 << 20
+	MaxEnvelope = MaxRecord + 1024
+)
+
 // Open parses a tx payload. It returns the record's exact bytes (as the till
 // signed them), the decoded record and the raw signature. It checks shape
 // only; the signature and chain are the receiver's to verify.
 func Open(payload []byte) (rec []byte, r Record, sig []byte, err error) {
+	if len(payload) > MaxEnvelope {
+		return nil, Record{}, nil, fmt.Errorf("%w: an envelope of more than %d bytes", ErrBadPayload, MaxEnvelope)
+	}
 	// Seal's layout is split without decoding the envelope, which would
 	// scan the record twice more, and the record is decoded by
 	// decodeRecord when it is as json.Marshal writes it (decode.go);
@@ -159,33 +172,6 @@ func splitSealed(payload []byte) (Envelope, bool) {
 
 func isBase64(c byte) bool {
 	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '='
-}
-
-// Ack is the bureau's acknowledgement: every record with seq ≤ UptoSeq is
-// stored by the bureau. WaitingFrom, when set, is the lowest seq above
-// UptoSeq the bureau already holds, waiting for the ones before it: the
-// till need send again only UptoSeq+1 .. WaitingFrom-1.
-type Ack struct {
-	UptoSeq     uint64 `json:"upto_seq"`
-	WaitingFrom uint64 `json:"waiting_from,omitempty"`
-}
-
-// ParseAck parses an ack payload.
-func ParseAck(payload []byte) (Ack, error) {
-	var a struct {
-		UptoSeq     *uint64 `json:"upto_seq"`
-		WaitingFrom uint64  `json:"waiting_from"`
-	}
-	if err := json.Unmarshal(payload, &a); err != nil {
-		return Ack{}, fmt.Errorf("%w: ack: %v", ErrBadPayload, err)
-	}
-	if a.UptoSeq == nil {
-		return Ack{}, fmt.Errorf("%w: ack has no upto_seq", ErrBadPayload)
-	}
-	if a.WaitingFrom != 0 && a.WaitingFrom <= *a.UptoSeq+1 {
-		return Ack{}, fmt.Errorf("%w: ack waiting_from %d not beyond upto_seq %d + 1", ErrBadPayload, a.WaitingFrom, *a.UptoSeq)
-	}
-	return Ack{UptoSeq: *a.UptoSeq, WaitingFrom: a.WaitingFrom}, nil
 }
 
 // Status is a till's retained status, also its MQTT will (state offline).

@@ -116,6 +116,8 @@ func TestParseAck(t *testing.T) {
 		{`{"upto_seq":-1}`, 0, false},
 		{`{"upto_seq":"42"}`, 0, false},
 		{`{"upto_seq":1e3}`, 0, false},
+		{`{"upto_seq":42,"hash":"ab","at":"2026-03-02T09:00:00Z","sig":"x"}`, 42, true}, // shape only: Verify decides
+		{`{"upto_seq":42,"at":"yesterday"}`, 0, false},
 		{`42`, 0, false},
 		{``, 0, false},
 	}

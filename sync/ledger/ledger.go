@@ -383,6 +383,9 @@ func (l *Ledger) append(rs []*feed.Record) ([]Entry, error) {
 		if err != nil {
 			return nil, err
 		}
+		if len(rec) > feed.MaxRecord {
+			return nil, fmt.Errorf("%w: %d bytes, more than a bureau takes (%d): split the sale", ErrInvalidRecord, len(rec), feed.MaxRecord)
+		}
 		es[i] = Entry{Seq: seq, Rec: rec, Sig: ed25519.Sign(l.key, rec), At: at}
 		prev = feed.Hash(rec)
 	}

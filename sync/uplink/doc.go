@@ -12,6 +12,14 @@
 // the hole, or it is on its way to another receiver) brings that hole
 // again, alone, and the stream goes on where it was.
 //
+// An ack is believed only when it is the bureau's (Opts.BureauKey: signed
+// with the bureau key, naming this till) and names the till's own record
+// (its hash is the till's record at upto_seq). Anything else on the ack
+// topic is refused, counted and reported (AckRefusal: ack_forged,
+// ack_mismatch), the outbox untouched; so is a lower ack well after a
+// higher one (ack_regressed: the bureau lost records, or the till was
+// rolled back). A till without the key is a trial and takes unsigned acks.
+//
 // It also keeps the till's retained status topic: online while connected,
 // offline as the MQTT will and on a clean shutdown, and, given a region and
 // a callback (Opts.Region, Opts.OnPolicy), takes the region's retained

@@ -49,6 +49,15 @@ func (f *fakeOutbox) Pending(after uint64, max int) ([]ledger.Entry, error) {
 	return out, nil
 }
 
+func (f *fakeOutbox) Get(seq uint64) (ledger.Entry, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if seq == 0 || seq > uint64(len(f.recs)) {
+		return ledger.Entry{}, ledger.ErrNotFound
+	}
+	return ledger.Entry{Seq: seq, Rec: f.recs[seq-1], Sig: []byte("sig")}, nil
+}
+
 func (f *fakeOutbox) Ack(upto uint64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -150,7 +150,7 @@ func TestRun_acksOnlyOnBureauAck(t *testing.T) {
 	w.ack(t, `{"upto_seq":99}`)
 	w.ack(t, `{"upto_seq":3}`)
 	until(t, "ack applied", func() bool { return l.Acked() == 3 })
-	if st := u.State(); st.BadAcks != 2 || st.AckedSeq != 3 || !st.Connected {
+	if st := u.State(); st.ForgedAcks != 1 || st.MismatchedAcks != 1 || st.AckedSeq != 3 || !st.Connected {
 		t.Fatalf("state %+v", st)
 	}
 

@@ -2,11 +2,13 @@ package uplink
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 // implements it.
 type Outbox interface {
 	Pending(after uint64, max int) ([]ledger.Entry, error)
+	Get(seq uint64) (ledger.Entry, error) // an ack's record, to check its hash
 	Ack(upto uint64) error
 	Head() uint64
 	Acked() uint64
@@ -68,7 +71,41 @@ type Opts struct {
 	// has passed. Call Recheck when its answer may have grown. nil = up
 	// to the head.
 	SendLimit func() uint64
+
+	// BureauKey is the key the bureau signs its acks with (the till's
+	// --bureau-key). With it, an ack clears the outbox only if it
+	// verifies, names this till, and carries the hash of the till's own
+	// record at upto_seq; without it (a trial) acks are taken unsigned,
+	// their hash checked when they carry one.
+	BureauKey ed25519.PublicKey
+
+	// OnAckRefused, if set, is told of every ack refused, on the MQTT
+	// client's goroutine: it must not block.
+	OnAckRefused func(AckRefusal)
+
+	// OnAckProgress, if set, is told when an ack moves the outbox
+	// forward again after a refusal of kind AckRegressed.
+	OnAckProgress func()
 }
+
+// Kinds of AckRefusal.
+const (
+	AckForged    = "ack_forged"    // not the bureau's: no or a bad signature, another till's, or not an ack at all
+	AckMismatch  = "ack_mismatch"  // the bureau's, naming a record the till does not have: beyond its head, or other bytes than its own
+	AckRegressed = "ack_regressed" // the bureau's, lower than what it acked before: the bureau lost records, or the till was rolled back
+)
+
+// AckRefusal is an ack the uplink did not take, and why.
+type AckRefusal struct {
+	Kind    string // AckForged, AckMismatch or AckRegressed
+	UptoSeq uint64
+	Detail  string
+}
+
+// regressSkew is how much later than the highest ack's time a lower ack
+// must be to count as the bureau going back: receivers sharing one store
+// publish acks in any order, and their clocks differ a little.
+const regressSkew = time.Minute
 
 // State is a snapshot of the uplink.
 type State struct {
@@ -76,8 +113,10 @@ type State struct {
 	LastAck   time.Time // when an ack last moved the outbox forward
 	AckedSeq  uint64    // every record ≤ AckedSeq is stored by the bureau
 	SentSeq   uint64    // highest seq published in the current round
-	BadAcks   uint64    // ack payloads that did not parse or pointed beyond head
-	Resends   uint64    // rounds restarted from AckedSeq+1
+	// Acks refused, by kind (AckRefusal).
+	ForgedAcks, MismatchedAcks, RegressedAcks uint64
+	Signed                                    bool   // acks must carry the bureau's signature (Opts.BureauKey)
+	Resends                                   uint64 // rounds restarted from AckedSeq+1
 	// HoleResends counts holes sent again alone: the bureau held what
 	// followed them (feed.Ack's WaitingFrom).
 	HoleResends uint64
@@ -96,6 +135,9 @@ type Uplink struct {
 	policyTopic          string
 	onPolicy             func([]byte)
 	sendLimit            func() uint64
+	bureauKey            ed25519.PublicKey
+	onRefused            func(AckRefusal)
+	onProgress           func()
 
 	ackSig   chan struct{} // loop: an ack arrived (progress or not)
 	applySig chan struct{} // applier: an ack to write to the ledger
@@ -105,6 +147,10 @@ type Uplink struct {
 	mu        sync.Mutex
 	st        State
 	bureauAck uint64 // highest valid ack from the bureau; the ledger catches up in the applier
+	// ackAt is the bureau's time on the highest ack taken (on start: the
+	// till's start): a lower ack from well after it is a regression.
+	ackAt     time.Time
+	regressed bool   // the last refusal was AckRegressed, and no ack has moved the outbox since
 	staleUpto uint64 // the last ack that did not move the outbox, +1 (0: none since the loop looked)
 	// hole is what the latest ack says the bureau lacks while holding what
 	// follows: seqs hole.from..hole.to (zero: none said since the loop looked).
@@ -132,6 +178,7 @@ func New(ob Outbox, pharmacy, till string, opts *Opts) *Uplink {
 	u := &Uplink{
 		ob: ob, pharmacy: pharmacy, till: till,
 		window: o.Window, ackTimeout: o.AckTimeout, sendLimit: o.SendLimit,
+		bureauKey: o.BureauKey, onRefused: o.OnAckRefused, onProgress: o.OnAckProgress,
 		log: o.Log.With("pharmacy", pharmacy, "till", till), now: o.Now,
 		txTopic:     feed.TillTopic(pharmacy, till, feed.LeafTx),
 		ackTopic:    feed.TillTopic(pharmacy, till, feed.LeafAck),
@@ -145,6 +192,8 @@ func New(ob Outbox, pharmacy, till string, opts *Opts) *Uplink {
 		u.policyTopic, u.onPolicy = feed.PolicyTopic(o.Region), o.OnPolicy
 	}
 	u.st.AckedSeq = ob.Acked()
+	u.st.Signed = o.BureauKey != nil
+	u.ackAt = o.Now()
 	return u
 }
 
@@ -454,32 +503,102 @@ func (u *Uplink) publish(ctx context.Context, c publisher, sent uint64, n int) (
 }
 
 // handleAck takes one ack payload from the bureau. It runs on the MQTT
-// client's receiving goroutine, so it only validates and notes the ack;
-// the applier writes it to the ledger, once for however many came in.
+// client's receiving goroutine, so it only checks and notes the ack; the
+// applier writes it to the ledger, once for however many came in.
 func (u *Uplink) handleAck(payload []byte) {
 	defer signal(u.ackSig)
 	a, err := feed.ParseAck(payload)
 	if err != nil {
-		u.badAck("uplink: bad ack payload", "err", err, "len", len(payload))
+		u.refuse(AckRefusal{Kind: AckForged, Detail: fmt.Sprintf("not an ack (%d bytes): %v", len(payload), err)})
 		return
 	}
-	if head := u.ob.Head(); a.UptoSeq > head {
-		u.badAck("uplink: ack beyond head", "upto_seq", a.UptoSeq, "head_seq", head)
+	if r := u.check(a); r != nil {
+		u.refuse(*r)
 		return
 	}
+	at, _ := time.Parse(time.RFC3339, a.At) // ParseAck has checked it; zero if none
 	u.mu.Lock()
-	defer u.mu.Unlock()
 	acked := max(u.bureauAck, u.ob.Acked())
 	if a.WaitingFrom > 0 && a.UptoSeq >= acked {
 		u.hole.from, u.hole.to = a.UptoSeq+1, a.WaitingFrom-1
 	}
 	if a.UptoSeq <= acked {
 		u.staleUpto = a.UptoSeq + 1
+		regressed := a.UptoSeq < acked && !at.IsZero() && at.After(u.ackAt.Add(regressSkew))
+		u.mu.Unlock()
+		if regressed {
+			u.refuse(AckRefusal{Kind: AckRegressed, UptoSeq: a.UptoSeq, Detail: fmt.Sprintf(
+				"the bureau acknowledges up to %d at %s, after it had acknowledged %d: it lost records, or this till's ledger was rolled back",
+				a.UptoSeq, a.At, acked)})
+		}
 		return
 	}
 	u.bureauAck = a.UptoSeq
+	if at.After(u.ackAt) {
+		u.ackAt = at
+	}
 	u.st.LastAck = u.now()
+	progress := u.regressed
+	u.regressed = false
+	u.mu.Unlock()
 	signal(u.applySig)
+	if progress && u.onProgress != nil {
+		u.onProgress()
+	}
+}
+
+// check returns why a (well formed) must be refused, or nil: whether it is
+// the bureau's, for this till, and about the till's own record.
+func (u *Uplink) check(a feed.Ack) *AckRefusal {
+	forged := func(why string) *AckRefusal {
+		return &AckRefusal{Kind: AckForged, UptoSeq: a.UptoSeq, Detail: "ack up to " + strconv.FormatUint(a.UptoSeq, 10) + ": " + why}
+	}
+	switch {
+	case u.bureauKey != nil && a.Sig == "":
+		return forged("unsigned, and this till takes only acks signed with the bureau key")
+	case u.bureauKey != nil && !a.Verify(u.bureauKey):
+		return forged("its signature does not verify with the bureau key")
+	case (u.bureauKey != nil || a.Pharmacy != "" || a.Till != "") && (a.Pharmacy != u.pharmacy || a.Till != u.till):
+		return forged(fmt.Sprintf("it names till %.40q/%.40q", a.Pharmacy, a.Till))
+	case u.bureauKey != nil && a.UptoSeq > 0 && a.Hash == "":
+		return forged("it carries no record hash")
+	}
+	if head := u.ob.Head(); a.UptoSeq > head {
+		return &AckRefusal{Kind: AckMismatch, UptoSeq: a.UptoSeq, Detail: fmt.Sprintf(
+			"the bureau acknowledges up to %d, beyond this till's last record %d: was the ledger restored from an old backup?", a.UptoSeq, head)}
+	}
+	if a.Hash == "" || a.UptoSeq <= u.acked() {
+		return nil // a stale ack clears nothing; its record may be pruned
+	}
+	e, err := u.ob.Get(a.UptoSeq)
+	if err != nil {
+		u.log.Error("uplink: read the record an ack names", "seq", a.UptoSeq, "err", err)
+		return &AckRefusal{Kind: AckMismatch, UptoSeq: a.UptoSeq, Detail: fmt.Sprintf("record %d cannot be read to check the ack: %v", a.UptoSeq, err)}
+	}
+	if h := feed.Hash(e.Rec); h != a.Hash {
+		return &AckRefusal{Kind: AckMismatch, UptoSeq: a.UptoSeq, Detail: fmt.Sprintf(
+			"the bureau holds other bytes (%.12s…) for record %d than this till (%.12s…): the records after the bureau's stay in the outbox", a.Hash, a.UptoSeq, h)}
+	}
+	return nil
+}
+
+// refuse counts, logs and reports a refused ack.
+func (u *Uplink) refuse(r AckRefusal) {
+	u.mu.Lock()
+	switch r.Kind {
+	case AckForged:
+		u.st.ForgedAcks++
+	case AckMismatch:
+		u.st.MismatchedAcks++
+	case AckRegressed:
+		u.st.RegressedAcks++
+		u.regressed = true
+	}
+	u.mu.Unlock()
+	u.log.Warn("uplink: ack refused", "kind", r.Kind, "upto_seq", r.UptoSeq, "detail", r.Detail)
+	if u.onRefused != nil {
+		u.onRefused(r)
+	}
 }
 
 // acked is the highest seq the bureau has acknowledged, written to the
@@ -501,7 +620,7 @@ func (u *Uplink) applyAcks() {
 	err := u.ob.Ack(upto)
 	switch {
 	case errors.Is(err, ledger.ErrAckBeyondHead):
-		u.badAck("uplink: ack beyond head", "upto_seq", upto, "err", err)
+		u.refuse(AckRefusal{Kind: AckMismatch, UptoSeq: upto, Detail: err.Error()})
 		u.mu.Lock()
 		if u.bureauAck == upto { // not the bureau's word after all
 			u.bureauAck = 0
@@ -514,13 +633,6 @@ func (u *Uplink) applyAcks() {
 	u.mu.Lock()
 	u.st.AckedSeq = u.ob.Acked()
 	u.mu.Unlock()
-}
-
-func (u *Uplink) badAck(msg string, args ...any) {
-	u.mu.Lock()
-	u.st.BadAcks++
-	u.mu.Unlock()
-	u.log.Warn(msg, args...)
 }
 
 func (u *Uplink) setConnected(v bool) {

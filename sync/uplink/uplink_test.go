@@ -2,11 +2,16 @@ package uplink
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tillguard/tillguard/sync/feed"
 )
 
 func TestHandleAck(t *testing.T) {
@@ -40,8 +45,8 @@ func TestHandleAck(t *testing.T) {
 			if ob.Acked() != tc.wantAcked || st.AckedSeq != tc.wantAcked {
 				t.Errorf("acked = %d (state %d), want %d", ob.Acked(), st.AckedSeq, tc.wantAcked)
 			}
-			if st.BadAcks != tc.wantBad {
-				t.Errorf("bad acks = %d, want %d", st.BadAcks, tc.wantBad)
+			if refused := st.ForgedAcks + st.MismatchedAcks + st.RegressedAcks; refused != tc.wantBad {
+				t.Errorf("refused acks = %d (%+v), want %d", refused, st, tc.wantBad)
 			}
 			if tc.wantAcked > 0 && st.LastAck.IsZero() {
 				t.Error("LastAck not set on progress")
@@ -92,7 +97,7 @@ func FuzzHandleAck(f *testing.F) {
 			t.Fatalf("acked = %d after %q", after, payload)
 		}
 		st := u.State()
-		if after != 4 && st.BadAcks != 0 {
+		if after != 4 && st.ForgedAcks+st.MismatchedAcks+st.RegressedAcks != 0 {
 			t.Fatalf("acted on a payload it counted as bad: %q", payload)
 		}
 		if after != 4 && st.AckedSeq != after {
@@ -251,4 +256,111 @@ func TestLoop_downStopsSendingUntilReconnect(t *testing.T) {
 	ob.append()
 	signal(u.connSig)
 	until(t, "records after reconnect", func() bool { return fmt.Sprint(b.txSeqs()) == "[1 2]" })
+}
+
+// TestHandleAck_signed: with the bureau's key, only an ack the bureau
+// signed, for this till and for the till's own record, clears the
+// outbox; every other is refused, counted and reported, the outbox intact.
+func TestHandleAck_signed(t *testing.T) {
+	seed := sha256.Sum256([]byte("bureau"))
+	key := ed25519.NewKeyFromSeed(seed[:])
+	other := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	ob := newFakeOutbox(t, 5)
+	own := func(seq uint64) string { e, _ := ob.Get(seq); return feed.Hash(e.Rec) }
+	ack := func(seq uint64) feed.Ack {
+		return feed.Ack{Pharmacy: "P1", Till: "T1", UptoSeq: seq, Hash: own(seq), At: "2026-03-02T09:00:00Z"}
+	}
+	cases := []struct {
+		name  string
+		ack   feed.Ack
+		key   ed25519.PrivateKey // nil: unsigned
+		acked uint64
+		kind  string
+	}{
+		{"signed, own record", ack(3), key, 3, ""},
+		{"unsigned", ack(3), nil, 0, AckForged},
+		{"another key", ack(3), other, 0, AckForged},
+		{"another till's", func() feed.Ack { a := ack(3); a.Till = "T2"; return a }(), key, 0, AckForged},
+		{"no hash", func() feed.Ack { a := ack(3); a.Hash = ""; return a }(), key, 0, AckForged},
+		{"other bytes", func() feed.Ack { a := ack(3); a.Hash = feed.Hash([]byte("x")); return a }(), key, 0, AckMismatch},
+		{"beyond head", func() feed.Ack { a := ack(3); a.UptoSeq = 9; return a }(), key, 0, AckMismatch},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ob := newFakeOutbox(t, 5)
+			var told []AckRefusal
+			u := New(ob, "P1", "T1", &Opts{BureauKey: key.Public().(ed25519.PublicKey), OnAckRefused: func(r AckRefusal) { told = append(told, r) }})
+			a := tc.ack
+			if tc.key != nil {
+				a = feed.SignAck(a, tc.key)
+			}
+			payload, _ := json.Marshal(a)
+			u.handleAck(payload)
+			u.applyAcks()
+			if ob.Acked() != tc.acked {
+				t.Errorf("acked %d, want %d", ob.Acked(), tc.acked)
+			}
+			switch {
+			case tc.kind == "" && len(told) > 0:
+				t.Errorf("refused: %+v", told)
+			case tc.kind != "" && (len(told) != 1 || told[0].Kind != tc.kind || told[0].Detail == ""):
+				t.Errorf("told %+v, want one %s", told, tc.kind)
+			}
+			if st := u.State(); !st.Signed || st.ForgedAcks+st.MismatchedAcks != uint64(len(told)) {
+				t.Errorf("state %+v after %d refusals", st, len(told))
+			}
+		})
+	}
+}
+
+// TestHandleAck_regressed: a lower ack from well after the highest one is
+// the bureau going back, and says so until an ack moves the outbox again;
+// one from about the same time is a receiver's late ack, and only stale.
+func TestHandleAck_regressed(t *testing.T) {
+	ob := newFakeOutbox(t, 9)
+	var told []string
+	progressed := 0
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	u := New(ob, "P1", "T1", &Opts{
+		Now:           func() time.Time { return t0.Add(-time.Hour) }, // the till started an hour before
+		OnAckRefused:  func(r AckRefusal) { told = append(told, r.Kind) },
+		OnAckProgress: func() { progressed++ },
+	})
+	send := func(seq uint64, at time.Time) {
+		e, _ := ob.Get(seq)
+		payload, _ := json.Marshal(feed.Ack{Pharmacy: "P1", Till: "T1", UptoSeq: seq, Hash: feed.Hash(e.Rec), At: at.Format(time.RFC3339)})
+		u.handleAck(payload)
+		u.applyAcks()
+	}
+	send(5, t0)
+	send(3, t0.Add(10*time.Second)) // another receiver's, published late
+	if len(told) != 0 || ob.Acked() != 5 {
+		t.Fatalf("a late ack: told %v, acked %d", told, ob.Acked())
+	}
+	send(3, t0.Add(2*time.Minute))
+	if len(told) != 1 || told[0] != AckRegressed || ob.Acked() != 5 || u.State().RegressedAcks != 1 {
+		t.Fatalf("a lower ack later: told %v, acked %d", told, ob.Acked())
+	}
+	send(7, t0.Add(3*time.Minute))
+	if ob.Acked() != 7 || progressed != 1 {
+		t.Errorf("progress after the regression: acked %d, told %d times", ob.Acked(), progressed)
+	}
+}
+
+// TestHandleAck_trial: without the bureau's key, unsigned acks are taken,
+// but one naming other bytes or another till is still refused.
+func TestHandleAck_trial(t *testing.T) {
+	ob := newFakeOutbox(t, 5)
+	u := New(ob, "P1", "T1", nil)
+	for _, p := range []string{
+		`{"pharmacy":"P1","till":"T1","upto_seq":2,"hash":"00"}`,
+		`{"pharmacy":"P1","till":"T9","upto_seq":2}`,
+	} {
+		u.handleAck([]byte(p))
+	}
+	u.handleAck([]byte(`{"upto_seq":3}`))
+	u.applyAcks()
+	if st := u.State(); ob.Acked() != 3 || st.MismatchedAcks != 1 || st.ForgedAcks != 1 || st.Signed {
+		t.Errorf("acked %d, state %+v", ob.Acked(), st)
+	}
 }

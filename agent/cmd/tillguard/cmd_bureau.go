@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
@@ -39,7 +40,7 @@ func cmdBureau(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		return errUsage
 	}
 	log := newLogger(stderr, 0)
-	enrolled, err := keys.LoadEnrolled(*f.enroll)
+	enrolled, err := dirKeys(*f.enroll)
 	if err != nil {
 		return err
 	}
@@ -58,7 +59,28 @@ func cmdBureau(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		return err
 	}
 	defer st.Close()
-	b := bureau.New(st, &bureau.Opts{Enrolled: enrolled, Shared: *f.shared, GapGrace: *f.gapGrace, Log: log})
+	// The directory's keys go into the store, where every receiver
+	// sharing it finds them.
+	if err := st.Enroll(ctx, enrolled); err != nil {
+		return fmt.Errorf("bureau: enroll the keys of %s: %w", *f.enroll, err)
+	}
+	var ackKey ed25519.PrivateKey
+	if *f.key != "" {
+		if ackKey, err = keys.LoadKeyFile(*f.key); err != nil {
+			return fmt.Errorf("bureau: --key: %w", err)
+		}
+	} else {
+		log.Warn("bureau: no --key: acks go unsigned, and tills with --bureau-key refuse them (a trial only)")
+	}
+	b := bureau.New(st, &bureau.Opts{Shared: *f.shared, GapGrace: *f.gapGrace, Key: ackKey, Log: log})
+	tills, err := b.LoadKeys(ctx)
+	if err != nil {
+		return err
+	}
+	if tills == 0 && *f.enroll == "" {
+		return fmt.Errorf("bureau: the store %s holds no till's key: give --enroll DIR, or enroll tills into the store (tillguard bureau enroll --store …)",
+			storeName(*f.store, *f.dataDir))
+	}
 	ln, err := net.Listen("tcp", *f.addr)
 	if err != nil {
 		return err
@@ -67,13 +89,31 @@ func cmdBureau(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 	go srv.Serve(ln)
 	defer srv.Close()
-	fmt.Fprintf(stdout, "bureau: %d tills enrolled, store %s, console http://%s/\n", len(enrolled), storeName(*f.store, *f.dataDir), ln.Addr())
+	fmt.Fprintf(stdout, "bureau: %d tills enrolled, store %s, console http://%s/\n", tills, storeName(*f.store, *f.dataDir), ln.Addr())
 	mo.Broker, mo.ClientID, mo.Log = *f.broker, *f.clientID, log
 	err = b.Run(ctx, *mo)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
+}
+
+// dirKeys reads the keys enrolled in dir (keys.Enroll's files); none
+// without a dir.
+func dirKeys(dir string) ([]archive.EnrolledKey, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	m, err := keys.LoadEnrolled(dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]archive.EnrolledKey, 0, len(m))
+	for id, pub := range m {
+		p, t, _ := strings.Cut(id, "/")
+		out = append(out, archive.EnrolledKey{Pharmacy: p, Till: t, Key: pub})
+	}
+	return out, nil
 }
 
 // openBureauStore opens the production store named by a postgres:// URL,
@@ -119,10 +159,10 @@ func readHash(path string) ([]byte, error) {
 
 // bureauSettings are the values of `tillguard bureau`'s flags.
 type bureauSettings struct {
-	broker, store, dataDir, addr, enroll, clientID, password *string
-	shared                                                   *bool
-	gapGrace                                                 *time.Duration
-	tls                                                      func() (*mqttclient.Options, error)
+	broker, store, dataDir, addr, enroll, clientID, password, key *string
+	shared                                                        *bool
+	gapGrace                                                      *time.Duration
+	tls                                                           func() (*mqttclient.Options, error)
 }
 
 // bureauFlags are the flags of `tillguard bureau` (deploy/bureau.conf is
@@ -136,7 +176,8 @@ func bureauFlags() (*flag.FlagSet, bureauSettings) {
 		dataDir:  fs.String("data-dir", "./bureau-data", "the embedded archive's directory (without --store)"),
 		addr:     fs.String("http", "127.0.0.1:8090", "listen address of the console and its API"),
 		password: fs.String("password", "", "file holding the console's password hash (tillguard password): needed for an --http beyond loopback"),
-		enroll:   fs.String("enroll", "", "directory of enrolled till public keys (<pharmacy>.<till>.pub)"),
+		enroll:   fs.String("enroll", "", "directory of enrolled till public keys (<pharmacy>.<till>.pub), enrolled into the store at start; optional once the store holds keys (tillguard bureau enroll --store)"),
+		key:      fs.String("key", "", "the bureau's private key (tillguard bureau keygen), which signs the acks; tills check them with its public half (--bureau-key). Without it acks go unsigned: a trial"),
 		shared:   fs.Bool("shared", false, "consume through a shared subscription, so several receivers split the load (one --store for all)"),
 		clientID: fs.String("client-id", "tillguard-bureau", "MQTT client id (distinct per receiver with --shared)"),
 		gapGrace: fs.Duration("gap-grace", archive.DefaultGapGrace, "how long a hole in a till's records may stay open before it is a gap alarm"),
@@ -149,9 +190,6 @@ func (f bureauSettings) check() error {
 	var errs []error
 	if *f.broker == "" {
 		errs = append(errs, errors.New("--broker is required (tcp://host:port or ssl://host:port)"))
-	}
-	if *f.enroll == "" {
-		errs = append(errs, errors.New("--enroll is required (the directory of enrolled till keys)"))
 	}
 	if s := *f.store; s != "" && !strings.HasPrefix(s, "postgres://") && !strings.HasPrefix(s, "postgresql://") {
 		errs = append(errs, fmt.Errorf("--store %q: want postgres://user@host:port/db?sslmode=…, or nothing for the embedded archive", s))

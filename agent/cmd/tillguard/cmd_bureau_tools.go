@@ -9,8 +9,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/tillguard/tillguard/sync/archive"
+	"github.com/tillguard/tillguard/sync/archive/boltarchive"
+	"github.com/tillguard/tillguard/sync/archive/pgarchive"
 	"github.com/tillguard/tillguard/sync/bundle"
 	"github.com/tillguard/tillguard/sync/bureau"
 	"github.com/tillguard/tillguard/sync/keys"
@@ -23,6 +27,7 @@ var bureauTools = map[string]func(context.Context, []string, io.Writer, io.Write
 	"enroll":      cmdBureauEnroll,
 	"export":      cmdBureauExport,
 	"keygen":      cmdBureauKeygen,
+	"retain":      cmdBureauRetain,
 	"sign-policy": cmdBureauSignPolicy,
 }
 
@@ -40,27 +45,60 @@ func tlsFlags(fs *flag.FlagSet) func() (*mqttclient.Options, error) {
 	}
 }
 
-func cmdBureauEnroll(_ context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdBureauEnroll(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bureau enroll", flag.ContinueOnError)
-	dir := fs.String("enroll", "", "directory of enrolled till keys (required)")
+	dir := fs.String("enroll", "", "write the key to this directory of enrolled till keys, which the bureau enrolls into its store at start; without it, the key goes straight into the store")
+	store := fs.String("store", "", "enroll into the production store, postgres://… as the receiver's --store; empty = the embedded archive in --data-dir. Running receivers take the key in at the till's first record")
+	dataDir := fs.String("data-dir", "./bureau-data", "the embedded archive's directory, without --store (the bureau must be stopped: it holds the archive)")
 	pharmacy := fs.String("pharmacy", "", "the till's pharmacy (required)")
 	till := fs.String("till", "", "the till's id (required)")
 	key := fs.String("key", "", "the till's public key as `tillguard keys show` prints it, or a file holding it (required)")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
-	if *dir == "" || *pharmacy == "" || *till == "" || *key == "" {
-		fmt.Fprintln(stderr, "bureau enroll: --enroll, --pharmacy, --till and --key are required")
+	if *pharmacy == "" || *till == "" || *key == "" {
+		fmt.Fprintln(stderr, "bureau enroll: --pharmacy, --till and --key are required")
+		return errUsage
+	}
+	if s := *store; s != "" && !strings.HasPrefix(s, "postgres://") && !strings.HasPrefix(s, "postgresql://") {
+		fmt.Fprintf(stderr, "bureau enroll: --store %q: want postgres://user@host:port/db?sslmode=…, or nothing for the embedded archive\n", s)
 		return errUsage
 	}
 	pub, err := keys.PublicFromArg(*key)
 	if err != nil {
 		return err
 	}
-	if err := keys.Enroll(*dir, *pharmacy, *till, pub); err != nil {
+	// The store too when it is named, or when there is no directory.
+	intoStore := *dir == ""
+	fs.Visit(func(f *flag.Flag) { intoStore = intoStore || f.Name == "store" || f.Name == "data-dir" })
+	if *dir != "" {
+		if err := keys.Enroll(*dir, *pharmacy, *till, pub); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "enrolled %s/%s in %s (restart the bureau to take it in)\n", *pharmacy, *till, *dir)
+	}
+	if !intoStore {
+		return nil
+	}
+	k := archive.EnrolledKey{Pharmacy: *pharmacy, Till: *till, Key: pub}
+	if err := archive.ValidateKeys([]archive.EnrolledKey{k}); err != nil {
+		return fmt.Errorf("bureau enroll %q/%q: %w", *pharmacy, *till, err)
+	}
+	st, err := openBureauStore(ctx, *store, *dataDir, nil)
+	if errors.Is(err, boltarchive.ErrLocked) {
+		return fmt.Errorf("bureau enroll: %w: the running bureau holds the embedded archive; stop it, or enroll with --enroll DIR and restart it", err)
+	}
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "enrolled %s/%s in %s (restart the bureau to take it in)\n", *pharmacy, *till, *dir)
+	defer st.Close()
+	if err := st.Enroll(ctx, []archive.EnrolledKey{k}); err != nil {
+		return err
+	}
+	if err := st.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "enrolled %s/%s in the store %s (running receivers take it in at its next record)\n", *pharmacy, *till, storeName(*store, *dataDir))
 	return nil
 }
 
@@ -90,7 +128,7 @@ func cmdBureauExport(ctx context.Context, args []string, stdout, stderr io.Write
 
 func cmdBureauKeygen(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bureau keygen", flag.ContinueOnError)
-	path := fs.String("key", "bureau.key", "where to write the new policy-signing key (0600; never overwritten)")
+	path := fs.String("key", "bureau.key", "where to write the new signing key of policy bundles and acks (0600; never overwritten); its public half goes beside it as FILE.pub, for the tills' --bureau-key")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
 	}
@@ -175,4 +213,122 @@ func cmdBureauSignPolicy(ctx context.Context, args []string, stdout, stderr io.W
 		fmt.Fprintf(stderr, "published region %s version %d\n", *region, *version)
 	}
 	return nil
+}
+
+// maxKeepMonths bounds --keep-months: a hundred years is past any
+// retention law, so more is a typing mistake.
+const maxKeepMonths = 1200
+
+// retainNow is the clock of bureau retain (tests set it).
+var retainNow = time.Now
+
+// minKeepMonths is the least --keep-months that still keeps every record
+// days_supply_cross looks back over: the whole months kept before the
+// current one span archive.WindowDays or more, whichever month it is
+// (counted over a Gregorian 400-year cycle).
+func minKeepMonths() int {
+	window := archive.WindowDays * 24 * time.Hour
+	for before := 1; ; before++ {
+		ok := true
+		for m := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC); ok && m.Year() < 2400; m = m.AddDate(0, 1, 0) {
+			ok = m.AddDate(0, before, 0).Sub(m) >= window
+		}
+		if ok {
+			return before + 1
+		}
+	}
+}
+
+// firstKept is the first month keeping n months keeps at now: the current
+// month (UTC, as the store's partitions) and the n-1 before it.
+func firstKept(now time.Time, n int) time.Time {
+	y, m, _ := now.UTC().Date()
+	return time.Date(y, m-time.Month(n-1), 1, 0, 0, 0, 0, time.UTC)
+}
+
+func cmdBureauRetain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	floor := minKeepMonths()
+	fs := flag.NewFlagSet("bureau retain", flag.ContinueOnError)
+	store := fs.String("store", "", "postgres://user@host:port/db?sslmode=… of the production store, as the receiver's --store (required; the password from ~/.pgpass or PGPASSWORD)")
+	keep := fs.Int("keep-months", 0, fmt.Sprintf("keep `N` calendar months, in UTC: the current month and the N-1 before it; every record of an earlier month is dropped (required, 1 to %d; below %d only with --force)", maxKeepMonths, floor))
+	dryRun := fs.Bool("dry-run", false, "count the records that would be dropped, and drop nothing")
+	force := fs.Bool("force", false, fmt.Sprintf("allow --keep-months below %d, though days_supply_cross then misses older purchases", floor))
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), `usage: tillguard bureau retain --store postgres://… --keep-months N [--dry-run] [--force]
+
+Keeps N calendar months of records, the current month (UTC) and the N-1
+before it, and drops every record of an earlier month from the PostgreSQL
+store, with its lines, trace holders and card days. Tills keep their
+watermarks, so their chains go on being checked; alarms stay. Run it from
+cron, say monthly; try --dry-run first.
+
+`)
+		fs.PrintDefaults()
+	}
+	if err := parse(fs, args, stderr); err != nil {
+		return err
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "keep-months" })
+	if !given {
+		fmt.Fprintf(stderr, "bureau retain: --keep-months is required: how many calendar months to keep, the current one included (%d or more keeps all days_supply_cross looks back over)\n", floor)
+		return errUsage
+	}
+	if *keep < 1 || *keep > maxKeepMonths {
+		fmt.Fprintf(stderr, "bureau retain: --keep-months %d: want 1 to %d months, the current one included\n", *keep, maxKeepMonths)
+		return errUsage
+	}
+	if *store == "" {
+		fmt.Fprintln(stderr, "bureau retain: retention needs the PostgreSQL store: give --store postgres://… (the receiver's --store). "+
+			"The embedded archive (--data-dir) is for the demo and small deployments and has no retention; move to PostgreSQL to drop old months")
+		return errUsage
+	}
+	if *keep < floor && !*force {
+		fmt.Fprintf(stderr, "bureau retain: --keep-months %d keeps less than the %d days days_supply_cross looks back over: "+
+			"a card's insurance purchases from before the first month kept would no longer count toward its days supply across tills, "+
+			"so over-supply spread over several tills would go unseen. Keep %d months or more, or add --force if a shorter retention is required\n",
+			*keep, archive.WindowDays, floor)
+		return errUsage
+	}
+	now := retainNow()
+	from, current := firstKept(now, *keep), firstKept(now, 1)
+	st, err := pgarchive.Open(ctx, *store, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	which := fmt.Sprintf("the current one and the %d before it", *keep-1)
+	if *keep == 1 {
+		which = "the current one only"
+	}
+	fmt.Fprintf(stdout, "keeping %s: %s through %s (UTC calendar months: %s)\n",
+		counted(int64(*keep), "month"), from.Format("2006-01"), current.Format("2006-01"), which)
+	if *keep < floor {
+		fmt.Fprintf(stderr, "bureau retain: warning (--force): keeping less than %d days; days_supply_cross no longer sees purchases from before %s\n",
+			archive.WindowDays, from.Format("2006-01"))
+	}
+	before := fmt.Sprintf("before %s (at < %s)", from.Format("2006-01"), from.Format(time.RFC3339))
+	if *dryRun {
+		n, err := st.CountBefore(ctx, from)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "dry run: would drop %s from %s; first month kept: %s; nothing dropped (run without --dry-run to drop them)\n",
+			counted(n, "record"), before, from.Format("2006-01"))
+		return nil
+	}
+	n, err := st.DropBefore(ctx, from)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "dropped %s from %s; first month kept: %s\n", counted(n, "record"), before, from.Format("2006-01"))
+	return nil
+}
+
+// counted is "1 record", "2 records".
+func counted(n int64, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -23,7 +23,7 @@ const usage = `tillguard — compliance agent for a designated pharmacy's till
 usage:
   tillguard run     [--config FILE] [flags]   the till daemon
   tillguard bureau  [--config FILE] [flags]   the reference bureau receiver
-  tillguard bureau  enroll|export|keygen|sign-policy [flags]   enrolment, export, policy bundles
+  tillguard bureau  enroll|export|keygen|retain|sign-policy [flags]   enrolment, export, retention, policy bundles
   tillguard sim     [flags]                   simulated card reader and scanner on pseudo-terminals
   tillguard demo    [flags]                   everything on one machine, with a narrated counter scene
   tillguard keys    show|rotate [--data-dir DIR]

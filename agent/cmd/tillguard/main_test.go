@@ -89,6 +89,7 @@ func TestRun_commandLine(t *testing.T) {
 		{[]string{"run", "--no-such-flag"}, 2, "flag provided but not defined"},
 		{[]string{"keys"}, 2, "usage: tillguard keys"},
 		{[]string{"bureau"}, 2, "--broker is required"},
+		{[]string{"bureau", "enroll", "--till", "T1"}, 2, "--pharmacy, --till and --key are required"},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer

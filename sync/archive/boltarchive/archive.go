@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -211,7 +212,7 @@ func (s tillState) prev() string {
 	if s.contig == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%x", s.hash)
+	return hex.EncodeToString(s.hash[:])
 }
 
 func (s tillState) lastSeenTime() time.Time {

@@ -15,6 +15,7 @@
 //	            "state"  → u64 watermark | 32-byte SHA-256 of record watermark (zero for 0)
 //	                       | u32 records waiting | i64 last seen (unix ns, 0 = never)
 //	            "status" → the till's latest retained status (feed.Status JSON)
+//	            "key"    → its enrolled Ed25519 public key (32 bytes) | i64 enrolled at (unix ns); none if never enrolled
 //	            recs:  seq → uvarint len sig | sig | record bytes    (1..watermark, all of them)
 //	            wait:  seq → i64 arrived (unix ns) | str prev | str id | uvarint len sig | sig | record bytes
 //	          }

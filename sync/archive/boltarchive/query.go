@@ -176,6 +176,9 @@ func (a *Archive) Tills(ctx context.Context, q archive.TillQuery) ([]archive.Til
 					return corruptf("till %s: status: %v", t, err)
 				}
 			}
+			if ti.Key, ti.KeyAt, err = tillKey(t); err != nil {
+				return err
+			}
 			if q.Behind && ti.Behind() == 0 && ti.Waiting == 0 {
 				continue
 			}

@@ -6,10 +6,11 @@
 //
 //   - tills: one row per till with its contiguous watermark (seq and the
 //     hash of that record), records stored, records waiting, when it was
-//     last seen and its latest retained status. Every Put locks the rows of
-//     its tills, so the chain check and the watermark are decided by one
-//     receiver at a time per till, whichever receiver the broker handed the
-//     record to.
+//     last seen, its latest retained status, and its enrolled public key
+//     (Enroll), which every receiver verifies with. Every Put locks the
+//     rows of its tills, so the chain check and the watermark are decided
+//     by one receiver at a time per till, whichever receiver the broker
+//     handed the record to.
 //   - records: every stored record, keyed by (pharmacy, till, seq), with
 //     the exact bytes the till signed and the signature as received, their
 //     hash, and the fields queries need (id, kind, time, card number).

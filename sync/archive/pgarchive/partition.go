@@ -97,6 +97,21 @@ func (s *Store) addMonth(ctx context.Context, month time.Time) error {
 	return nil
 }
 
+// CountBefore counts the records whose time is before month's first
+// instant (UTC): those DropBefore(ctx, month) would remove now. It changes
+// nothing and blocks no Put.
+func (s *Store) CountBefore(ctx context.Context, month time.Time) (int64, error) {
+	if err := s.checkOpen("count before"); err != nil {
+		return 0, err
+	}
+	month = monthOf(month)
+	var n int64
+	if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM records WHERE at < $1", month).Scan(&n); err != nil {
+		return 0, s.fail("count before "+month.Format("2006-01"), err)
+	}
+	return n, nil
+}
+
 // DropBefore removes every record and line whose time is before month's
 // first instant (UTC): whole monthly partitions are dropped, and the
 // default partition's rows of those months deleted. It returns how many

@@ -451,6 +451,50 @@ func TestMonths(t *testing.T) {
 	}
 }
 
+// TestCountBefore: CountBefore counts what DropBefore then removes, from
+// monthly partitions and the default one alike, and changes nothing.
+func TestCountBefore(t *testing.T) {
+	dsn := pgtest.NewDB(t)
+	s := openDSN(t, dsn, nil)
+	c := archivetest.NewChain("P1", "T1")
+	c.Start = time.Date(2025, 3, 31, 23, 59, 50, 0, time.UTC)
+	c.Add(20) // ten seconds in March, ten in April (UTC)
+	c.Next(func(r *feed.Record) { r.At = "yesterday" })
+	mustPut(t, s, c.Records(1, 21))
+	// April gets its partition; March stays in the default one.
+	if err := s.AddMonths(ctx, time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		month time.Time
+		want  int64
+	}{
+		{time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), 0},
+		{time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC), 9},
+		{time.Date(2025, 4, 30, 0, 0, 0, 0, time.UTC), 9}, // a month's first instant, as DropBefore
+		{time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC), 20}, // never the record without a time
+	} {
+		if n, err := s.CountBefore(ctx, tt.month); err != nil || n != tt.want {
+			t.Errorf("CountBefore(%s) = %d, %v; want %d", tt.month.Format("2006-01-02"), n, err, tt.want)
+		}
+	}
+	if n := queryInt(t, dsn, "SELECT count(*) FROM records"); n != 21 {
+		t.Fatalf("%d records after counting, want 21", n)
+	}
+	month := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
+	want, _ := s.CountBefore(ctx, month)
+	if n, err := s.DropBefore(ctx, month); err != nil || n != want {
+		t.Fatalf("DropBefore: %d %v, CountBefore said %d", n, err, want)
+	}
+	if n, err := s.CountBefore(ctx, month); err != nil || n != 0 {
+		t.Fatalf("CountBefore after DropBefore: %d %v", n, err)
+	}
+	s.Close()
+	if _, err := s.CountBefore(ctx, month); !errors.Is(err, archive.ErrClosed) {
+		t.Fatalf("CountBefore on a closed store: %v", err)
+	}
+}
+
 // TestPut_unparseableTime: a record whose time does not parse is stored,
 // in the default partition.
 func TestPut_unparseableTime(t *testing.T) {

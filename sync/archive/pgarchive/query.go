@@ -136,12 +136,12 @@ func (s *Store) Scan(ctx context.Context, pharmacy, till string, from uint64, li
 	return nil
 }
 
-// Tills lists tills; see archive.Store.
+// Tills lists tills, their enrolled keys included; see archive.Store.
 func (s *Store) Tills(ctx context.Context, q archive.TillQuery) ([]archive.TillInfo, error) {
 	if err := s.checkOpen("tills"); err != nil {
 		return nil, err
 	}
-	out, err := collect(ctx, s, []any{q.Pharmacy, q.AfterPharmacy, q.AfterTill, q.Behind, archive.Limit(q.Limit)}, `SELECT pharmacy, till, wm_seq, count, waiting, last_seen, status_state, status_head, status_acked, status_at
+	out, err := collect(ctx, s, []any{q.Pharmacy, q.AfterPharmacy, q.AfterTill, q.Behind, archive.Limit(q.Limit)}, `SELECT pharmacy, till, wm_seq, count, waiting, last_seen, status_state, status_head, status_acked, status_at, key, key_at
 		FROM tills
 		WHERE ($1 = '' OR pharmacy = $1) AND (pharmacy, till) > ($2, $3)
 			AND (NOT $4 OR waiting > 0 OR status_head > wm_seq)
@@ -152,7 +152,8 @@ func (s *Store) Tills(ctx context.Context, q archive.TillQuery) ([]archive.TillI
 		var seen pgtype.Timestamptz
 		var state, at pgtype.Text
 		var head, acked pgtype.Int8
-		if err := r.Scan(&ti.Pharmacy, &ti.Till, &wm, &count, &waiting, &seen, &state, &head, &acked, &at); err != nil {
+		var keyAt pgtype.Timestamptz
+		if err := r.Scan(&ti.Pharmacy, &ti.Till, &wm, &count, &waiting, &seen, &state, &head, &acked, &at, &ti.Key, &keyAt); err != nil {
 			return ti, err
 		}
 		ti.Contiguous, ti.Count, ti.Waiting = uint64(wm), uint64(count), int(waiting)
@@ -161,6 +162,9 @@ func (s *Store) Tills(ctx context.Context, q archive.TillQuery) ([]archive.TillI
 		}
 		if state.Valid {
 			ti.Status = &feed.Status{State: state.String, HeadSeq: uint64(head.Int64), AckedSeq: uint64(acked.Int64), At: at.String}
+		}
+		if len(ti.Key) > 0 && keyAt.Valid {
+			ti.KeyAt = keyAt.Time
 		}
 		return ti, nil
 	})
