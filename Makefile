@@ -18,13 +18,16 @@ test: deps ## every test with -race, then a short run of every fuzz target
 	TILLGUARD_REQUIRE_BROWSER=1 TILLGUARD_REQUIRE_POSTGRES=1 $(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
-deps: ## install what the tests need when missing (mosquitto, chromium and postgresql, from Debian)
+deps: ## install what the tests need when missing (mosquitto, chromium, CJK fonts and postgresql, from Debian)
 	@command -v mosquitto >/dev/null 2>&1 || test -x /usr/sbin/mosquitto || { \
 		echo "installing mosquitto"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; }
 	@command -v chromium >/dev/null 2>&1 || { \
 		echo "installing chromium (browser tests)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -d /usr/share/fonts/opentype/noto || { \
+		echo "installing fonts-noto-cjk (the pages' Chinese in screenshots)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null; }
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 		echo "installing postgresql (bureau store tests)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }

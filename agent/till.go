@@ -149,7 +149,7 @@ func Open(cfg Config) (*Till, error) {
 		t.uplink = uplink.New(onDisk, cfg.Pharmacy, cfg.Till, &uplink.Opts{
 			Log: cfg.Log, Now: cfg.Now, Region: cfg.Region, OnPolicy: t.onPolicy,
 			SendLimit: t.chain.sendLimit, BureauKey: bureauKey,
-			OnAckRefused: t.ackRefused, OnAckProgress: func() { t.alarms.clear(uplink.AckRegressed) },
+			OnAckRefused: t.ackRefused, OnAckProgress: func() { t.alarms.clear(uplink.AckRegressed) }, StatusKey: key,
 		})
 		if bureauKey == nil {
 			cfg.Log.Warn("agent: no --bureau-key: a trial, acks are taken unsigned and anyone on the broker can clear the outbox")

@@ -96,7 +96,9 @@ func Connect(ctx context.Context, url, clientID string, window int) (*Publisher,
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
 	p := &Publisher{c: c, window: max(window, 1), sent: map[string][]sentAt{}, acked: map[string]uint64{}, want: map[string]uint64{}}
-	if err := c.Subscribe(feed.Root+"/+/+/"+feed.LeafAck, 0, p.onAck); err != nil {
+	// QoS 1, as a till subscribes (uplink): mosquitto drops QoS 0
+	// messages for a subscriber slower than they come.
+	if err := c.Subscribe(feed.Root+"/+/+/"+feed.LeafAck, 1, p.onAck); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}

@@ -108,7 +108,7 @@ func steady(b *testing.B, br *brokertest.Broker, st archive.Store, pr *loadgen.P
 }
 
 func runBureau(b *testing.B, br *brokertest.Broker, st archive.Store, pr *loadgen.Province) (stop func()) {
-	bu := bureau.New(st, &bureau.Opts{Enrolled: pr.Enrolled()})
+	bu := bureau.New(st, &bureau.Opts{Enrolled: pr.Enrolled(), Key: benchBureauKey}) // acks signed, as deployed
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

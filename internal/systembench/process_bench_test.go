@@ -108,6 +108,12 @@ func tillBacklog(b *testing.B, bin, pharmacy, till string) (string, ed25519.Publ
 	return dir, key.Public().(ed25519.PublicKey)
 }
 
+// benchBureauKey signs the benchmarks' acks, as a deployed bureau's --key.
+var benchBureauKey = func() ed25519.PrivateKey {
+	_, key, _ := ed25519.GenerateKey(nil)
+	return key
+}()
+
 // drainUse is what a drain cost beside its time.
 type drainUse struct {
 	peakKB, anonKB uint64        // the till's VmHWM, and its highest RssAnon sampled
@@ -124,7 +130,7 @@ func drainProcess(b *testing.B, bin, dir, url, pharmacy, till string, pub ed2551
 		b.Fatal(err)
 	}
 	defer ar.Close()
-	bu := bureau.New(ar, &bureau.Opts{Enrolled: map[string]ed25519.PublicKey{pharmacy + "/" + till: pub}})
+	bu := bureau.New(ar, &bureau.Opts{Enrolled: map[string]ed25519.PublicKey{pharmacy + "/" + till: pub}, Key: benchBureauKey})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -177,8 +183,8 @@ func startTill(b *testing.B, bin, dir, broker, pharmacy, till string) *tillProce
 	b.Helper()
 	addr := freeAddr(b)
 	args := []string{"run", "--data-dir", dir, "--pharmacy", pharmacy, "--till", till, "--http", addr}
-	if broker != "" {
-		args = append(args, "--broker", broker)
+	if broker != "" { // as deployed: acks signed by the bureau, checked by the till
+		args = append(args, "--broker", broker, "--bureau-key", keys.PublicBase64(benchBureauKey.Public().(ed25519.PublicKey)))
 	}
 	p := &tillProcess{cmd: exec.Command(bin, args...), http: "http://" + addr, exited: make(chan struct{}), log: &strings.Builder{}}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log

@@ -49,8 +49,27 @@ type Store interface {
 
 	// Sweep raises a gap alarm, once, for every till whose hole has stayed
 	// open since before openSince: a record waits for a predecessor that
-	// did not come. It returns the alarms it raised now.
-	Sweep(ctx context.Context, now, openSince time.Time) ([]Alarm, error)
+	// did not come. It raises an outbox_stale alarm, once per announced
+	// head, for every till whose announced head (Announce) is still past
+	// its watermark and was announced before staleSince: records the till
+	// has said it holds that do not arrive. It returns the alarms it
+	// raised now.
+	Sweep(ctx context.Context, now, openSince, staleSince time.Time) ([]Alarm, error)
+
+	// Announce keeps what a till has said, in a status it signed (the
+	// caller has verified it), of its head: seq and the hash of that
+	// record. The store keeps the highest head announced and when it
+	// learned it (Opts.Now), and raises, stored and returned:
+	//   - head_contradicted when a.Seq is the kept head's seq with another
+	//     hash, or a record a.Seq is stored with another hash (and Put
+	//     raises it too when it stores the kept head's record with
+	//     another hash): the till's history has changed;
+	//   - head_regressed when a.Seq is below the kept head and a.At is
+	//     after the kept head's At: the till went back (a ledger restored
+	//     from an old backup, or replaced). One with an earlier At is an
+	//     older status arriving late (a will), and changes nothing.
+	// Repeats fold as Raise's do.
+	Announce(ctx context.Context, pharmacy, till string, a Announcement) ([]Alarm, error)
 
 	// SetStatus keeps a till's latest retained status, replacing the one
 	// kept: the broker delivers a topic's messages in order, and a till's
@@ -103,6 +122,13 @@ type Store interface {
 	Close() error
 }
 
+// Announcement is a till's word on its head (feed.Status, signed).
+type Announcement struct {
+	Seq  uint64
+	Hash string    // hex SHA-256 of record Seq; "" only for Seq 0
+	At   time.Time // the status's own time
+}
+
 // MaxWaiting bounds the records a store keeps for one till while their
 // predecessor is missing: twice the uplink's default window, so a till's
 // whole window fits however the broker spreads it over receivers.
@@ -112,6 +138,12 @@ const MaxWaiting = 8192
 // gap: long enough for a till to time out and send again several times
 // (uplink's ack timeout backs off to 40 s).
 const DefaultGapGrace = 10 * time.Minute
+
+// DefaultStaleAfter is how long records a till has announced may stay
+// missing before Sweep calls its outbox stale: many rounds of sending
+// again, so it is a till whose records do not get through (an ack it
+// refuses, a broker that drops them), not one that is slow.
+const DefaultStaleAfter = time.Hour
 
 // Errors callers branch on.
 var (
@@ -206,6 +238,7 @@ type TillInfo struct {
 	Waiting        int               // records waiting for a predecessor
 	LastSeen       time.Time         // last Put that brought one of its records; zero if none
 	Status         *feed.Status      // latest retained status, if any
+	Announced      Announcement      // highest head the till announced in a signed status; zero if none
 	Key            ed25519.PublicKey // enrolled public key; nil if none
 	KeyAt          time.Time         // when Key was enrolled; zero without one
 }
@@ -265,6 +298,12 @@ const (
 	AlarmConflict     = "conflict"      // same till and seq as a stored record, other bytes
 	AlarmGap          = "gap"           // a hole that stayed open past the grace period
 	AlarmBadPayload   = "bad_payload"   // not an envelope, or a record on another till's topic
+
+	// What a till announced in its signed status (Announce).
+	AlarmHeadContradicted = "head_contradicted" // a record, or a later status, other than the head the till announced
+	AlarmHeadRegressed    = "head_regressed"    // a later status announces a lower head: the till went back
+	AlarmOutboxStale      = "outbox_stale"      // records up to an announced head still not stored, long after
+	AlarmBadStatus        = "bad_status"        // a status whose signature does not verify with the till's key
 
 	// Cross-pharmacy rules (cross.go): what no single till can see.
 	AlarmTraceDupCross   = "trace_dup_cross"   // a traceability code sold again at another till, not returned in between

@@ -68,21 +68,26 @@ type Opts struct {
 	// GapGrace is how long a hole in a till's records may stay open before
 	// it is a gap alarm; default archive.DefaultGapGrace.
 	GapGrace time.Duration
-	Log      *slog.Logger
-	Now      func() time.Time
+	// StaleAfter is how long records a till has announced may stay
+	// missing before they are an outbox_stale alarm; default
+	// archive.DefaultStaleAfter.
+	StaleAfter time.Duration
+	Log        *slog.Logger
+	Now        func() time.Time
 }
 
 // Bureau receives, verifies, stores and acknowledges. Several bureaus may
 // share one store and one shared subscription: everything that depends on
 // the order of a till's records is the store's (archive.Store.Put).
 type Bureau struct {
-	st     archive.Store
-	shared bool
-	batch  int
-	grace  time.Duration
-	key    ed25519.PrivateKey
-	log    *slog.Logger
-	now    func() time.Time
+	st         archive.Store
+	shared     bool
+	batch      int
+	grace      time.Duration
+	staleAfter time.Duration
+	ackKey     ed25519.PrivateKey
+	log        *slog.Logger
+	now        func() time.Time
 
 	// keys caches the tills' keys ("pharmacy/till"), so a known till's
 	// records cost no look-up in the store: the admitter reads it on every
@@ -126,6 +131,9 @@ func New(st archive.Store, opts *Opts) *Bureau {
 	if o.GapGrace <= 0 {
 		o.GapGrace = archive.DefaultGapGrace
 	}
+	if o.StaleAfter <= 0 {
+		o.StaleAfter = archive.DefaultStaleAfter
+	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -133,7 +141,7 @@ func New(st archive.Store, opts *Opts) *Bureau {
 		o.Now = time.Now
 	}
 	b := &Bureau{
-		st: st, shared: o.Shared, batch: o.Batch, grace: o.GapGrace, key: o.Key, log: o.Log, now: o.Now,
+		st: st, shared: o.Shared, batch: o.Batch, grace: o.GapGrace, staleAfter: o.StaleAfter, ackKey: o.Key, log: o.Log, now: o.Now,
 		keys: make(map[string]heldKey, len(o.Enrolled)), stats: Stats{Alarms: map[string]uint64{}},
 	}
 	for id, pub := range o.Enrolled {
@@ -202,8 +210,8 @@ const StatusFilter = feed.Root + "/+/+/" + feed.LeafStatus
 // unacknowledged: their tills send them again. It returns an error only
 // for options that can never work.
 func (b *Bureau) Run(ctx context.Context, mo mqttclient.Options) error {
-	// A clean session: the bureau subscribes at QoS 0 and keeps nothing
-	// at the broker, and a receiver that has gone must leave its shared
+	// A clean session: the broker keeps nothing for the bureau while it is
+	// away, and a receiver that has gone must leave its shared
 	// group, or the broker goes on handing it a share of every till's
 	// records, to be dropped, until it comes back.
 	mo.CleanSession = true
@@ -254,14 +262,16 @@ func (b *Bureau) Run(ctx context.Context, mo mqttclient.Options) error {
 	wg.Go(func() { b.keepStatuses(ctx, statuses) })
 	wg.Go(func() { b.sweeper(ctx) })
 
-	// QoS 0: the bureau's ack, not a PUBACK, is what clears a till's
-	// outbox, and a till sends again whatever it has not been acked for
-	// (uplink's ack timeout, a repeated ack). A PUBACK per record would
-	// cost the broker a packet and a queue entry each, and make it hold,
-	// for a bureau that is away, what the tills will send again anyway.
+	// QoS 1: mosquitto drops QoS 0 messages for a subscriber that reads
+	// slower than they come, whatever its queue limits, and a backlog of
+	// many tills comes faster than any bureau stores it (100 000 to a
+	// subscriber taking 1 ms each: a quarter arrived at QoS 0, all at
+	// QoS 1). At QoS 1 the broker queues them while this handler pushes
+	// back; with a clean session it keeps nothing for a bureau that is
+	// away, whose records the tills send again.
 	doneCtx, cancelDone := context.WithCancel(ctx)
 	defer cancelDone()
-	err = c.Subscribe(b.Filter(), 0, func(m mqttclient.Message) {
+	err = c.Subscribe(b.Filter(), 1, func(m mqttclient.Message) {
 		if len(m.Payload) > feed.MaxEnvelope {
 			// Only the head goes on, copied, for feed.Open to refuse
 			// (bad_payload): the rest is not held a moment longer.
@@ -317,8 +327,13 @@ func (b *Bureau) storer(ctx context.Context, c *mqttclient.Client, admitted <-ch
 			}
 		}
 		for _, w := range b.put(ctx, cands) {
-			// No wait: a lost ack is repaired by the till sending again.
-			c.Publish(mqttclient.Message{Topic: feed.TillTopic(w.Pharmacy, w.Till, feed.LeafAck), Payload: b.ack(w), QoS: 1})
+			// QoS 0, no wait: a lost ack is repaired by the till sending
+			// again, and the next ack covers this one. At QoS 1 every ack
+			// would hold one of paho's 65 535 message ids until its PUBACK,
+			// which paho reads only while the handler above is not pushing
+			// back: a backlog of 10 000 tills ran out of ids, and paho
+			// drops what it cannot number.
+			c.Publish(mqttclient.Message{Topic: feed.TillTopic(w.Pharmacy, w.Till, feed.LeafAck), Payload: b.ack(w), QoS: 0})
 			b.count(func(s *Stats) { s.Acks++ })
 		}
 		var n int64
@@ -335,8 +350,8 @@ func (b *Bureau) storer(ctx context.Context, c *mqttclient.Client, admitted <-ch
 func (b *Bureau) ack(w archive.Watermark) []byte {
 	a := feed.Ack{Pharmacy: w.Pharmacy, Till: w.Till, UptoSeq: w.Seq, Hash: w.Hash, WaitingFrom: w.WaitingFrom,
 		At: b.now().UTC().Format(time.RFC3339Nano)}
-	if b.key != nil {
-		a = feed.SignAck(a, b.key)
+	if b.ackKey != nil {
+		a = feed.SignAck(a, b.ackKey)
 	}
 	payload, _ := json.Marshal(a)
 	return payload
@@ -428,11 +443,62 @@ func (b *Bureau) keepStatuses(ctx context.Context, statuses <-chan mqttclient.Me
 				b.log.Warn("bureau: bad status", "topic", truncate(m.Topic, 120), "err", err)
 				continue
 			}
+			if !b.announce(ctx, p, t, st, m.Payload) {
+				continue
+			}
 			if err := b.st.SetStatus(ctx, p, t, st); err != nil && ctx.Err() == nil {
 				b.log.Error("bureau: store status", "pharmacy", p, "till", t, "err", err)
 			}
 		}
 	}
+}
+
+// announce takes the head a signed status announces to the store, which
+// keeps the highest and raises what contradicts it. It reports whether
+// the status is to be kept: an unsigned one is (older and trial tills
+// send them; it announces nothing), one whose signature fails is not
+// (bad_status).
+func (b *Bureau) announce(ctx context.Context, pharmacy, till string, st feed.Status, payload []byte) bool {
+	if st.Sig == "" {
+		return true
+	}
+	pub, err := b.key(ctx, pharmacy, till)
+	if err != nil {
+		if !errors.Is(err, archive.ErrNotFound) && ctx.Err() == nil {
+			b.log.Error("bureau: look up a till's key for its status", "pharmacy", pharmacy, "till", till, "err", err)
+		}
+		return false // unenrolled, or unknown for now: its next status repairs it
+	}
+	now := b.now()
+	if !st.Verify(pharmacy, till, pub) {
+		b.raise(ctx, []archive.Alarm{*refuse(now, pharmacy, till, st.HeadSeq, archive.AlarmBadStatus,
+			fmt.Sprintf("status (head %d) whose signature does not verify with the enrolled key", st.HeadSeq), feed.Hash(payload), "")})
+		return false
+	}
+	if st.HeadSeq > 0 && st.HeadHash == "" {
+		return true // signed, but the till could not read its head: it announces nothing
+	}
+	at, _ := time.Parse(time.RFC3339, st.At) // ParseStatus has checked it
+	alarms, err := b.st.Announce(ctx, pharmacy, till, archive.Announcement{Seq: st.HeadSeq, Hash: st.HeadHash, At: at})
+	if err != nil {
+		if ctx.Err() == nil {
+			b.log.Error("bureau: store an announced head", "pharmacy", pharmacy, "till", till, "err", err)
+		}
+		return true
+	}
+	b.noted(alarms)
+	return true
+}
+
+// key is a till's enrolled key: the one held, or the store's.
+func (b *Bureau) key(ctx context.Context, pharmacy, till string) (ed25519.PublicKey, error) {
+	b.keysMu.RLock()
+	h := b.keys[pharmacy+"/"+till]
+	b.keysMu.RUnlock()
+	if h.pub != nil {
+		return h.pub, nil
+	}
+	return b.st.Key(ctx, pharmacy, till)
 }
 
 // sweeper asks the store for holes open longer than the grace period, a
@@ -448,7 +514,7 @@ func (b *Bureau) sweeper(ctx context.Context) {
 		case <-tick.C:
 		}
 		now := b.now()
-		gaps, err := b.st.Sweep(ctx, now, now.Add(-b.grace))
+		gaps, err := b.st.Sweep(ctx, now, now.Add(-b.grace), now.Add(-b.staleAfter))
 		if err != nil {
 			if ctx.Err() == nil {
 				b.log.Error("bureau: sweep for gaps", "err", err)

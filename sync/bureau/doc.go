@@ -27,13 +27,15 @@
 //
 // A PUBACK proves nothing to a till, so the bureau's ack is the only thing
 // that clears a till's outbox: the bureau never acks before Put has
-// returned. For the same reason the bureau subscribes at QoS 0, with a
-// clean session: the tills publish at QoS 1 and keep every record until
-// the bureau acks it, so a record the broker drops on its way to the
-// bureau (the bureau was away, or reconnecting) is sent again by its till,
-// after the till's ack timeout or on an ack that names the hole
-// (feed.Ack's WaitingFrom). The broker queues nothing for an absent
-// receiver, and a receiver that has gone leaves its shared group.
+// returned. The bureau subscribes at QoS 1 (mosquitto drops QoS 0
+// messages for a subscriber slower than the feed) with a clean session:
+// the tills publish at QoS 1 and keep every record until the bureau acks
+// it, so a record lost on its way to the bureau (the bureau was away, or
+// reconnecting) is sent again by its till, after the till's ack timeout
+// or on an ack that names the hole (feed.Ack's WaitingFrom). The broker
+// queues nothing for an absent receiver, and a receiver that has gone
+// leaves its shared group. Acks go at QoS 0: each is repeated by the
+// next, and a till that missed one sends again and is acked again.
 //
 // Export writes a store's records as JSON lines or CSV; PolicyBundle and
 // PublishPolicy make and send the signed policy bundles (sync/bundle).

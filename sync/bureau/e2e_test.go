@@ -458,3 +458,71 @@ func (s *stalledStore) Raise(ctx context.Context, alarms []archive.Alarm) (int, 
 	<-s.gate
 	return s.Store.Raise(ctx, alarms)
 }
+
+// TestEndToEnd_announcedHead: a till's signed status announces its head,
+// which the bureau keeps; a later status with a lower head, one with the
+// same head over other bytes, one with a bad signature, and records
+// announced that never arrive each give their alarm.
+func TestEndToEnd_announcedHead(t *testing.T) {
+	br := brokertest.Start(t)
+	tl := newTill(t, "P1", "T1")
+	st, _ := openStore(t)
+	b := bureau.New(st, &bureau.Opts{Enrolled: map[string]ed25519.PublicKey{"P1/T1": tl.Pub()},
+		GapGrace: 300 * time.Millisecond, StaleAfter: 300 * time.Millisecond})
+	startBureau(t, b, br.URL(), "bureau")
+	tl.Append(t, 10)
+	up := startUplink(t, uplink.New(tl.L, "P1", "T1", &uplink.Opts{StatusKey: tl.Key}), br.URL(), "till-1")
+	until(t, waitLong, "drained", drained(t, tl))
+	e10, _ := tl.L.Get(10)
+	announced := func() archive.Announcement {
+		ts, err := st.Tills(ctx, archive.TillQuery{Pharmacy: "P1"})
+		if err != nil || len(ts) != 1 {
+			t.Fatalf("Tills: %+v %v", ts, err)
+		}
+		return ts[0].Announced
+	}
+	until(t, waitLong, "head announced", func() bool { return announced().Seq == 10 })
+	if a := announced(); a.Hash != feed.Hash(e10.Rec) {
+		t.Fatalf("announced %+v, want record 10's hash", a)
+	}
+	noIntegrityAlarms(t, st)
+	up.Stop(t)
+
+	atk, _ := attacker(t, br)
+	status := func(st feed.Status, key ed25519.PrivateKey) {
+		t.Helper()
+		st.At = time.Now().Add(time.Minute).Format(time.RFC3339) // after the till's own
+		payload, _ := json.Marshal(feed.SignStatus(st, "P1", "T1", key))
+		if err := atk.Publish(mqttclient.Message{Topic: feed.TillTopic("P1", "T1", feed.LeafStatus), Payload: payload, QoS: 1, Retained: true}).Wait(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, otherKey, _ := ed25519.GenerateKey(nil)
+	e5, _ := tl.L.Get(5)
+	for _, tc := range []struct {
+		name string
+		send func()
+		want string
+	}{
+		{"rolled back", func() {
+			status(feed.Status{State: feed.StateOnline, HeadSeq: 5, HeadHash: feed.Hash(e5.Rec), AckedSeq: 5}, tl.Key)
+		}, archive.AlarmHeadRegressed},
+		{"other history", func() {
+			status(feed.Status{State: feed.StateOnline, HeadSeq: 10, HeadHash: feed.Hash([]byte("another 10")), AckedSeq: 10}, tl.Key)
+		}, archive.AlarmHeadContradicted},
+		{"forged", func() { status(feed.Status{State: feed.StateOnline, HeadSeq: 30, AckedSeq: 0}, otherKey) }, archive.AlarmBadStatus},
+		{"never delivered", func() {
+			status(feed.Status{State: feed.StateOnline, HeadSeq: 20, HeadHash: feed.Hash([]byte("20")), AckedSeq: 10}, tl.Key)
+		}, archive.AlarmOutboxStale},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.send()
+			until(t, waitLong, tc.want+" alarm", func() bool {
+				return slices.ContainsFunc(alarmsOf(t, st), func(a archive.Alarm) bool { return a.Kind == tc.want })
+			})
+		})
+	}
+	if a := announced(); a.Seq != 20 {
+		t.Errorf("announced %+v, want the highest, 20", a)
+	}
+}

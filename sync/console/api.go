@@ -27,6 +27,15 @@ type tillJSON struct {
 	Status     *feed.Status `json:"status"`
 	Key        *string      `json:"key"`    // enrolled public key, base64 as `tillguard keys show` prints it; null: not enrolled
 	KeyAt      *time.Time   `json:"key_at"` // when that key was enrolled
+	// Announced is the highest head the till has announced in a status
+	// it signed; null: none yet.
+	Announced *announcedJSON `json:"announced"`
+}
+
+type announcedJSON struct {
+	Seq  uint64    `json:"seq"`
+	Hash string    `json:"hash"`
+	At   time.Time `json:"at"`
 }
 
 func tillOut(t archive.TillInfo) tillJSON {
@@ -34,6 +43,9 @@ func tillOut(t archive.TillInfo) tillJSON {
 		Waiting: t.Waiting, Behind: t.Behind(), Status: t.Status}
 	if !t.LastSeen.IsZero() {
 		j.LastSeen = &t.LastSeen
+	}
+	if a := t.Announced; a.Seq > 0 {
+		j.Announced = &announcedJSON{Seq: a.Seq, Hash: a.Hash, At: a.At}
 	}
 	if len(t.Key) > 0 {
 		k := keys.PublicBase64(t.Key)

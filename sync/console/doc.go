@@ -5,7 +5,7 @@
 //
 //	GET /healthz         "ok", to anyone, without a credential
 //	GET /api/tills       ?pharmacy= &behind=1 &after=<pharmacy>/<till> &limit=
-//	                     [{"pharmacy","till","contiguous","count","waiting","last_seen","behind","status","key","key_at"}]
+//	                     [{"pharmacy","till","contiguous","count","waiting","last_seen","behind","status","key","key_at","announced"}]
 //	                     (key: the enrolled public key in base64, null for a till not enrolled)
 //	GET /api/records     ?pharmacy= &till= (both required) &from_seq= &limit=
 //	                     JSON lines {"rec":<the bytes the till signed>,"sig":"<base64>"}

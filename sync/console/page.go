@@ -34,20 +34,25 @@ const (
 
 // alarmTitles names each alarm kind for a person.
 var alarmTitles = map[string][2]string{
-	archive.AlarmUnenrolled:      {"未登记的收银台", "unenrolled till"},
-	archive.AlarmBadSignature:    {"签名无效", "bad signature"},
-	archive.AlarmBadChain:        {"链校验失败", "broken chain"},
-	archive.AlarmConflict:        {"同一序号记录冲突", "conflicting record"},
-	archive.AlarmGap:             {"记录缺失", "gap in the records"},
-	archive.AlarmBadPayload:      {"报文无法解析", "unreadable payload"},
-	archive.AlarmTraceDupCross:   {"追溯码跨店重复销售", "trace code sold at two tills"},
-	archive.AlarmDaysSupplyCross: {"跨店超量购药", "days supply over the limit across tills"},
+	archive.AlarmUnenrolled:       {"未登记的收银台", "unenrolled till"},
+	archive.AlarmBadSignature:     {"签名无效", "bad signature"},
+	archive.AlarmBadChain:         {"链校验失败", "broken chain"},
+	archive.AlarmConflict:         {"同一序号记录冲突", "conflicting record"},
+	archive.AlarmGap:              {"记录缺失", "gap in the records"},
+	archive.AlarmBadPayload:       {"报文无法解析", "unreadable payload"},
+	archive.AlarmTraceDupCross:    {"追溯码跨店重复销售", "trace code sold at two tills"},
+	archive.AlarmDaysSupplyCross:  {"跨店超量购药", "days supply over the limit across tills"},
+	archive.AlarmHeadContradicted: {"记录与收银台声明不符", "records contradict the till's announced head"},
+	archive.AlarmHeadRegressed:    {"收银台账本回退", "the till's ledger went back"},
+	archive.AlarmOutboxStale:      {"声明的记录长时间未到", "announced records long missing"},
+	archive.AlarmBadStatus:        {"状态签名无效", "status with a bad signature"},
 }
 
 // alarmKinds is the kind filter's order: what an analyst looks for first.
 var alarmKinds = []string{
 	archive.AlarmTraceDupCross, archive.AlarmDaysSupplyCross, archive.AlarmGap, archive.AlarmConflict,
-	archive.AlarmBadChain, archive.AlarmBadSignature, archive.AlarmUnenrolled, archive.AlarmBadPayload,
+	archive.AlarmHeadRegressed, archive.AlarmHeadContradicted, archive.AlarmOutboxStale,
+	archive.AlarmBadChain, archive.AlarmBadSignature, archive.AlarmUnenrolled, archive.AlarmBadPayload, archive.AlarmBadStatus,
 }
 
 var recordKinds = map[string]string{

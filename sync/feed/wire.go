@@ -175,11 +175,16 @@ func isBase64(c byte) bool {
 }
 
 // Status is a till's retained status, also its MQTT will (state offline).
+// HeadHash is the hex SHA-256 of record HeadSeq ("" for 0), and Sig the
+// till's signature (status.go): what a till announces this way, it
+// cannot take back. Older tills sent neither.
 type Status struct {
 	State    string `json:"state"` // online or offline
 	HeadSeq  uint64 `json:"head_seq"`
+	HeadHash string `json:"head_hash,omitempty"`
 	AckedSeq uint64 `json:"acked_seq"`
 	At       string `json:"at"`
+	Sig      string `json:"sig,omitempty"`
 }
 
 // Till states in a Status.
@@ -206,6 +211,9 @@ func ParseStatus(topic string, payload []byte) (pharmacy, till string, st Status
 	}
 	if st.AckedSeq > st.HeadSeq {
 		return "", "", Status{}, fmt.Errorf("%w: status acked_seq %d beyond head_seq %d", ErrBadPayload, st.AckedSeq, st.HeadSeq)
+	}
+	if st.HeadHash != "" && (st.HeadSeq == 0 || !isHash(st.HeadHash)) {
+		return "", "", Status{}, fmt.Errorf("%w: status head_hash %.80q", ErrBadPayload, st.HeadHash)
 	}
 	return pharmacy, till, st, nil
 }

@@ -86,6 +86,11 @@ type Opts struct {
 	// OnAckProgress, if set, is told when an ack moves the outbox
 	// forward again after a refusal of kind AckRegressed.
 	OnAckProgress func()
+
+	// StatusKey, if set, signs the retained status (the till's key): the
+	// bureau keeps the heads a till has announced so, and a till cannot
+	// take one back unseen. nil: statuses go unsigned.
+	StatusKey ed25519.PrivateKey
 }
 
 // Kinds of AckRefusal.
@@ -138,6 +143,7 @@ type Uplink struct {
 	bureauKey            ed25519.PublicKey
 	onRefused            func(AckRefusal)
 	onProgress           func()
+	statusKey            ed25519.PrivateKey
 
 	ackSig   chan struct{} // loop: an ack arrived (progress or not)
 	applySig chan struct{} // applier: an ack to write to the ledger
@@ -178,7 +184,7 @@ func New(ob Outbox, pharmacy, till string, opts *Opts) *Uplink {
 	u := &Uplink{
 		ob: ob, pharmacy: pharmacy, till: till,
 		window: o.Window, ackTimeout: o.AckTimeout, sendLimit: o.SendLimit,
-		bureauKey: o.BureauKey, onRefused: o.OnAckRefused, onProgress: o.OnAckProgress,
+		bureauKey: o.BureauKey, onRefused: o.OnAckRefused, onProgress: o.OnAckProgress, statusKey: o.StatusKey,
 		log: o.Log.With("pharmacy", pharmacy, "till", till), now: o.Now,
 		txTopic:     feed.TillTopic(pharmacy, till, feed.LeafTx),
 		ackTopic:    feed.TillTopic(pharmacy, till, feed.LeafAck),
@@ -641,11 +647,22 @@ func (u *Uplink) setConnected(v bool) {
 	u.mu.Unlock()
 }
 
+// status is the retained status payload: the head and the hash of its
+// record, signed when the uplink has the till's key.
 func (u *Uplink) status(state string) []byte {
-	b, _ := json.Marshal(feed.Status{
-		State: state, HeadSeq: u.ob.Head(), AckedSeq: u.ob.Acked(),
-		At: u.now().Format(time.RFC3339),
-	})
+	st := feed.Status{State: state, HeadSeq: u.ob.Head(), AckedSeq: u.ob.Acked(), At: u.now().Format(time.RFC3339)}
+	if st.HeadSeq > 0 {
+		e, err := u.ob.Get(st.HeadSeq)
+		if err != nil {
+			u.log.Error("uplink: read the head for the status", "head_seq", st.HeadSeq, "err", err)
+		} else {
+			st.HeadHash = feed.Hash(e.Rec)
+		}
+	}
+	if u.statusKey != nil {
+		st = feed.SignStatus(st, u.pharmacy, u.till, u.statusKey)
+	}
+	b, _ := json.Marshal(st)
 	return b
 }
 

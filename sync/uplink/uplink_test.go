@@ -364,3 +364,25 @@ func TestHandleAck_trial(t *testing.T) {
 		t.Errorf("acked %d, state %+v", ob.Acked(), st)
 	}
 }
+
+// TestStatus_signed: the retained status names the head's hash and, with
+// the till's key, verifies as this till's.
+func TestStatus_signed(t *testing.T) {
+	seed := sha256.Sum256([]byte("till"))
+	key := ed25519.NewKeyFromSeed(seed[:])
+	ob := newFakeOutbox(t, 3)
+	for _, k := range []ed25519.PrivateKey{nil, key} {
+		u := New(ob, "P1", "T1", &Opts{StatusKey: k})
+		var st feed.Status
+		if err := json.Unmarshal(u.status(feed.StateOnline), &st); err != nil {
+			t.Fatal(err)
+		}
+		e, _ := ob.Get(3)
+		if st.HeadSeq != 3 || st.HeadHash != feed.Hash(e.Rec) {
+			t.Errorf("status %+v, want head 3 and its hash", st)
+		}
+		if signed := st.Verify("P1", "T1", key.Public().(ed25519.PublicKey)); signed != (k != nil) {
+			t.Errorf("key %v: status verifies %v", k != nil, signed)
+		}
+	}
+}

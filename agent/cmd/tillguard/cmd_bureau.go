@@ -72,7 +72,7 @@ func cmdBureau(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 	} else {
 		log.Warn("bureau: no --key: acks go unsigned, and tills with --bureau-key refuse them (a trial only)")
 	}
-	b := bureau.New(st, &bureau.Opts{Shared: *f.shared, GapGrace: *f.gapGrace, Key: ackKey, Log: log})
+	b := bureau.New(st, &bureau.Opts{Shared: *f.shared, GapGrace: *f.gapGrace, StaleAfter: *f.staleAfter, Key: ackKey, Log: log})
 	tills, err := b.LoadKeys(ctx)
 	if err != nil {
 		return err
@@ -161,7 +161,7 @@ func readHash(path string) ([]byte, error) {
 type bureauSettings struct {
 	broker, store, dataDir, addr, enroll, clientID, password, key *string
 	shared                                                        *bool
-	gapGrace                                                      *time.Duration
+	gapGrace, staleAfter                                          *time.Duration
 	tls                                                           func() (*mqttclient.Options, error)
 }
 
@@ -171,17 +171,18 @@ func bureauFlags() (*flag.FlagSet, bureauSettings) {
 	fs := flag.NewFlagSet("bureau", flag.ContinueOnError)
 	fs.String("config", "", "config file of `name = value` lines (flags win)")
 	return fs, bureauSettings{
-		broker:   fs.String("broker", "", "tcp://host:port or ssl://host:port (required)"),
-		store:    fs.String("store", "", "postgres://user@host:port/db?sslmode=… for the production store; empty = the embedded archive in --data-dir"),
-		dataDir:  fs.String("data-dir", "./bureau-data", "the embedded archive's directory (without --store)"),
-		addr:     fs.String("http", "127.0.0.1:8090", "listen address of the console and its API"),
-		password: fs.String("password", "", "file holding the console's password hash (tillguard password): needed for an --http beyond loopback"),
-		enroll:   fs.String("enroll", "", "directory of enrolled till public keys (<pharmacy>.<till>.pub), enrolled into the store at start; optional once the store holds keys (tillguard bureau enroll --store)"),
-		key:      fs.String("key", "", "the bureau's private key (tillguard bureau keygen), which signs the acks; tills check them with its public half (--bureau-key). Without it acks go unsigned: a trial"),
-		shared:   fs.Bool("shared", false, "consume through a shared subscription, so several receivers split the load (one --store for all)"),
-		clientID: fs.String("client-id", "tillguard-bureau", "MQTT client id (distinct per receiver with --shared)"),
-		gapGrace: fs.Duration("gap-grace", archive.DefaultGapGrace, "how long a hole in a till's records may stay open before it is a gap alarm"),
-		tls:      tlsFlags(fs),
+		broker:     fs.String("broker", "", "tcp://host:port or ssl://host:port (required)"),
+		store:      fs.String("store", "", "postgres://user@host:port/db?sslmode=… for the production store; empty = the embedded archive in --data-dir"),
+		dataDir:    fs.String("data-dir", "./bureau-data", "the embedded archive's directory (without --store)"),
+		addr:       fs.String("http", "127.0.0.1:8090", "listen address of the console and its API"),
+		password:   fs.String("password", "", "file holding the console's password hash (tillguard password): needed for an --http beyond loopback"),
+		enroll:     fs.String("enroll", "", "directory of enrolled till public keys (<pharmacy>.<till>.pub), enrolled into the store at start; optional once the store holds keys (tillguard bureau enroll --store)"),
+		key:        fs.String("key", "", "the bureau's private key (tillguard bureau keygen), which signs the acks; tills check them with its public half (--bureau-key). Without it acks go unsigned: a trial"),
+		shared:     fs.Bool("shared", false, "consume through a shared subscription, so several receivers split the load (one --store for all)"),
+		clientID:   fs.String("client-id", "tillguard-bureau", "MQTT client id (distinct per receiver with --shared)"),
+		gapGrace:   fs.Duration("gap-grace", archive.DefaultGapGrace, "how long a hole in a till's records may stay open before it is a gap alarm"),
+		staleAfter: fs.Duration("stale-after", archive.DefaultStaleAfter, "how long records a till has announced (its signed status's head) may stay missing before they are an outbox_stale alarm"),
+		tls:        tlsFlags(fs),
 	}
 }
 
@@ -201,6 +202,9 @@ func (f bureauSettings) check() error {
 	}
 	if *f.gapGrace < time.Minute {
 		errs = append(errs, fmt.Errorf("--gap-grace %v: want a minute or more, time for tills to send again", *f.gapGrace))
+	}
+	if *f.staleAfter < *f.gapGrace {
+		errs = append(errs, fmt.Errorf("--stale-after %v: want at least --gap-grace (%v): a till's announced records get time to arrive", *f.staleAfter, *f.gapGrace))
 	}
 	return errors.Join(errs...)
 }

@@ -46,6 +46,13 @@ func Run(t *testing.T, h Harness) {
 		{"WaitingOtherBytesDropped", s.waitingOtherBytesDropped},
 		{"WaitingBounded", s.waitingBounded},
 		{"SweepRaisesGapOnce", s.sweepRaisesGapOnce},
+		{"AnnounceKeepsHighest", s.announceKeepsHighest},
+		{"AnnounceInvalid", s.announceInvalid},
+		{"AnnounceContradicted", s.announceContradicted},
+		{"AnnounceContradictsStored", s.announceContradictsStored},
+		{"PutContradictsAnnounced", s.putContradictsAnnounced},
+		{"AnnounceRegressed", s.announceRegressed},
+		{"SweepStaleOncePerHead", s.sweepStaleOncePerHead},
 		{"RaiseFoldsRepeats", s.raiseFoldsRepeats},
 		{"AlarmQueries", s.alarmQueries},
 		{"Invalid", s.invalid},
@@ -371,14 +378,14 @@ func (s *suite) sweepRaisesGapOnce(t *testing.T) {
 	arrived := clk.Now()
 	put(t, st, c.Records(4, 5)...)
 	clk.Add(time.Minute)
-	if got, err := st.Sweep(ctx, clk.Now(), arrived.Add(-time.Second)); err != nil || len(got) != 0 {
+	if got, err := st.Sweep(ctx, clk.Now(), arrived.Add(-time.Second), clk.Now()); err != nil || len(got) != 0 {
 		t.Fatalf("Sweep before the grace: %+v %v", got, err)
 	}
-	got, err := st.Sweep(ctx, clk.Now(), arrived.Add(time.Second))
+	got, err := st.Sweep(ctx, clk.Now(), arrived.Add(time.Second), clk.Now())
 	if err != nil || len(got) != 1 || got[0].Kind != archive.AlarmGap || got[0].Seq != 3 || got[0].Till != "T1" {
 		t.Fatalf("Sweep: %+v %v, want one gap at seq 3", got, err)
 	}
-	if got, err := st.Sweep(ctx, clk.Now(), clk.Now()); err != nil || len(got) != 0 {
+	if got, err := st.Sweep(ctx, clk.Now(), clk.Now(), clk.Now()); err != nil || len(got) != 0 {
 		t.Fatalf("second Sweep: %+v %v, want nothing new", got, err)
 	}
 	if as := alarms(t, st, archive.AlarmQuery{Kind: archive.AlarmGap}); len(as) != 1 {
@@ -389,7 +396,7 @@ func (s *suite) sweepRaisesGapOnce(t *testing.T) {
 	if res.Promoted != 2 {
 		t.Fatalf("promoted %d", res.Promoted)
 	}
-	if got, err := st.Sweep(ctx, clk.Now(), clk.Now()); err != nil || len(got) != 0 {
+	if got, err := st.Sweep(ctx, clk.Now(), clk.Now(), clk.Now()); err != nil || len(got) != 0 {
 		t.Fatalf("Sweep after the fill: %+v %v", got, err)
 	}
 }

@@ -148,70 +148,25 @@ func (a *Archive) Alarms(ctx context.Context, q archive.AlarmQuery) ([]archive.A
 var errNoChange = errors.New("boltarchive: nothing to change")
 
 // Sweep raises a gap alarm, once, for every till whose hole has stayed open
-// since before openSince: the oldest of the records waiting beyond it
-// arrived before then. The alarm is on the missing seq (the watermark + 1);
-// a later hole of the same till is at a later seq, and so another alarm.
-func (a *Archive) Sweep(ctx context.Context, now, openSince time.Time) ([]archive.Alarm, error) {
+// since before openSince, and an outbox_stale alarm, once per head, for
+// every till whose announced head is past its watermark and was learned
+// before staleSince (sweepStale).
+func (a *Archive) Sweep(ctx context.Context, now, openSince, staleSince time.Time) ([]archive.Alarm, error) {
 	var out []archive.Alarm
 	err := a.update(ctx, func(tx *boltdb.Tx) error {
-		out = out[:0]
 		r := newAlarmer(tx, now)
-		tills := tx.Bucket(bTills)
-		err := tx.Bucket(bWaiting).ForEach(func(name, _ []byte) error {
-			t, err := loadTill(tills, name)
-			if err != nil {
-				return err
-			}
-			if t == nil {
-				return corruptf("waiting names till %q, which has no bucket", name)
-			}
-			gap := archive.Alarm{At: now, Pharmacy: t.pharmacy, Till: t.till, Seq: t.st.contig + 1, Kind: archive.AlarmGap}
-			if r.exists(&gap) {
-				return nil
-			}
-			var first, last uint64
-			var oldest waited
-			n := 0
-			err = t.wait.ForEach(func(k, v []byte) error {
-				w, ok := decodeWaited(v)
-				seq, ok2 := boltdb.GetU64(k)
-				if !ok || !ok2 {
-					return corruptf("till %s: waiting record %x", t, k)
-				}
-				if n == 0 || w.arrived < oldest.arrived {
-					oldest = waited{arrived: w.arrived, id: w.id}
-				}
-				if n == 0 {
-					first = seq
-				}
-				last = seq
-				n++
-				return nil
-			})
-			if err != nil || n == 0 || !time.Unix(0, oldest.arrived).Before(openSince) {
-				return err
-			}
-			firstID := ""
-			if v := t.wait.Get(boltdb.U64(first)); v != nil {
-				w, _ := decodeWaited(v)
-				firstID = w.id
-			}
-			gap.Detail = fmt.Sprintf("have up to %d, waiting %d..%d (%d records) since %s", t.st.contig, first, last, n,
-				time.Unix(0, oldest.arrived).UTC().Format(time.RFC3339))
-			gap.Records = []archive.RecordRef{
-				{Pharmacy: t.pharmacy, Till: t.till, Seq: t.st.contig + 1},
-				{Pharmacy: t.pharmacy, Till: t.till, Seq: first, ID: firstID},
-			}
-			stored, err := r.raise(gap)
-			if stored != nil {
-				out = append(out, *stored)
-			}
+		gaps, err := sweepGaps(tx, r, now, openSince)
+		if err != nil {
 			return err
-		})
-		if err == nil && len(out) == 0 {
+		}
+		stale, err := sweepStale(tx, r, now, staleSince)
+		if err != nil {
+			return err
+		}
+		if out = append(gaps, stale...); len(out) == 0 {
 			return errNoChange
 		}
-		return err
+		return nil
 	})
 	if errors.Is(err, errNoChange) {
 		return nil, nil
@@ -220,4 +175,65 @@ func (a *Archive) Sweep(ctx context.Context, now, openSince time.Time) ([]archiv
 		return nil, fmt.Errorf("boltarchive: sweep: %w", err)
 	}
 	return out, nil
+}
+
+// sweepGaps raises the gap alarms: the oldest of the records waiting
+// beyond a hole arrived before openSince. The alarm is on the missing seq
+// (the watermark + 1); a later hole of the same till is at a later seq,
+// and so another alarm.
+func sweepGaps(tx *boltdb.Tx, r *alarmer, now, openSince time.Time) ([]archive.Alarm, error) {
+	var out []archive.Alarm
+	tills := tx.Bucket(bTills)
+	err := tx.Bucket(bWaiting).ForEach(func(name, _ []byte) error {
+		t, err := loadTill(tills, name)
+		if err != nil {
+			return err
+		}
+		if t == nil {
+			return corruptf("waiting names till %q, which has no bucket", name)
+		}
+		gap := archive.Alarm{At: now, Pharmacy: t.pharmacy, Till: t.till, Seq: t.st.contig + 1, Kind: archive.AlarmGap}
+		if r.exists(&gap) {
+			return nil
+		}
+		var first, last uint64
+		var oldest waited
+		n := 0
+		err = t.wait.ForEach(func(k, v []byte) error {
+			w, ok := decodeWaited(v)
+			seq, ok2 := boltdb.GetU64(k)
+			if !ok || !ok2 {
+				return corruptf("till %s: waiting record %x", t, k)
+			}
+			if n == 0 || w.arrived < oldest.arrived {
+				oldest = waited{arrived: w.arrived, id: w.id}
+			}
+			if n == 0 {
+				first = seq
+			}
+			last = seq
+			n++
+			return nil
+		})
+		if err != nil || n == 0 || !time.Unix(0, oldest.arrived).Before(openSince) {
+			return err
+		}
+		firstID := ""
+		if v := t.wait.Get(boltdb.U64(first)); v != nil {
+			w, _ := decodeWaited(v)
+			firstID = w.id
+		}
+		gap.Detail = fmt.Sprintf("have up to %d, waiting %d..%d (%d records) since %s", t.st.contig, first, last, n,
+			time.Unix(0, oldest.arrived).UTC().Format(time.RFC3339))
+		gap.Records = []archive.RecordRef{
+			{Pharmacy: t.pharmacy, Till: t.till, Seq: t.st.contig + 1},
+			{Pharmacy: t.pharmacy, Till: t.till, Seq: first, ID: firstID},
+		}
+		stored, err := r.raise(gap)
+		if stored != nil {
+			out = append(out, *stored)
+		}
+		return err
+	})
+	return out, err
 }

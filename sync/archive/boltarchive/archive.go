@@ -99,7 +99,7 @@ func schemaError(fe *boltdb.FormatError) error {
 // checkArchive checks every till's state against its buckets: cheap per
 // till, and tills are few next to records.
 func checkArchive(tx *boltdb.Tx, tills *int) error {
-	waiting := tx.Bucket(bWaiting)
+	waiting, awaited := tx.Bucket(bWaiting), tx.Bucket(bAwaited) // awaited: nil until a head is announced
 	return tx.Bucket(bTills).ForEach(func(name, v []byte) error {
 		*tills++
 		if v != nil {
@@ -125,6 +125,9 @@ func checkArchive(tx *boltdb.Tx, tills *int) error {
 		first, _ := t.wait.Cursor().First()
 		if n, _ := boltdb.GetU64(first); (first == nil) != (t.st.waiting == 0) || first != nil && n <= t.st.contig+1 {
 			return corruptf("till %s: %d waiting, first waiting %x, watermark %d", t, t.st.waiting, first, t.st.contig)
+		}
+		if (awaited != nil && awaited.Get(name) != nil) != t.st.awaited() {
+			return corruptf("till %s: awaited index disagrees with head %d announced, watermark %d", t, t.st.ann.seq, t.st.contig)
 		}
 		return nil
 	})
@@ -183,20 +186,48 @@ type tillState struct {
 	contig   uint64
 	hash     [sha256.Size]byte // of record contig; zero for 0
 	waiting  uint32
-	lastSeen int64 // unix ns; 0 = never
+	lastSeen int64     // unix ns; 0 = never
+	ann      announced // the highest head the till announced; seq 0: none
 }
 
-const stateLen = 8 + sha256.Size + 4 + 8
+// announced is the highest head a till announced in a signed status
+// (Announce).
+type announced struct {
+	seq  uint64
+	hash [sha256.Size]byte // of record seq, as the till announced it
+	// at is the status's own time, learned when the archive learned it
+	// (the outbox_stale clock runs from it); unix ns, 0 = the zero time.
+	at, learned int64
+}
 
+// stateLen is the state of a till that never announced a head, the whole
+// state of archives written before heads were announced; announcedLen is
+// what a till that did has after it.
+const (
+	stateLen     = 8 + sha256.Size + 4 + 8
+	announcedLen = 8 + sha256.Size + 8 + 8
+)
+
+// encode writes the announced head only when there is one: the state of a
+// till that never announced one stays what older archives hold.
 func (s tillState) encode() []byte {
-	v := boltdb.U64(s.contig)
+	v := make([]byte, 0, stateLen+announcedLen)
+	v = binary.BigEndian.AppendUint64(v, s.contig)
 	v = append(v, s.hash[:]...)
 	v = binary.BigEndian.AppendUint32(v, s.waiting)
-	return binary.BigEndian.AppendUint64(v, uint64(s.lastSeen))
+	v = binary.BigEndian.AppendUint64(v, uint64(s.lastSeen))
+	if s.ann.seq == 0 {
+		return v
+	}
+	v = binary.BigEndian.AppendUint64(v, s.ann.seq)
+	v = append(v, s.ann.hash[:]...)
+	v = binary.BigEndian.AppendUint64(v, uint64(s.ann.at))
+	return binary.BigEndian.AppendUint64(v, uint64(s.ann.learned))
 }
 
+// decodeState reads a state with or without an announced head.
 func decodeState(v []byte) (tillState, bool) {
-	if len(v) != stateLen {
+	if len(v) != stateLen && len(v) != stateLen+announcedLen {
 		return tillState{}, false
 	}
 	var s tillState
@@ -204,8 +235,19 @@ func decodeState(v []byte) (tillState, bool) {
 	copy(s.hash[:], v[8:])
 	s.waiting = binary.BigEndian.Uint32(v[8+sha256.Size:])
 	s.lastSeen = int64(binary.BigEndian.Uint64(v[8+sha256.Size+4:]))
-	return s, true
+	if len(v) == stateLen {
+		return s, true
+	}
+	a := v[stateLen:]
+	s.ann.seq = binary.BigEndian.Uint64(a)
+	copy(s.ann.hash[:], a[8:])
+	s.ann.at = int64(binary.BigEndian.Uint64(a[8+sha256.Size:]))
+	s.ann.learned = int64(binary.BigEndian.Uint64(a[8+sha256.Size+8:]))
+	return s, s.ann.seq > 0 // encode writes no head of seq 0
 }
+
+// awaited reports whether the till announced records not stored yet.
+func (s tillState) awaited() bool { return s.ann.seq > s.contig }
 
 // prev is what the next record's prev must be.
 func (s tillState) prev() string {

@@ -14,12 +14,16 @@
 //	tills     till → bucket {
 //	            "state"  → u64 watermark | 32-byte SHA-256 of record watermark (zero for 0)
 //	                       | u32 records waiting | i64 last seen (unix ns, 0 = never)
+//	                       [ | u64 announced head | its 32-byte SHA-256 as announced
+//	                         | i64 the status's time | i64 learned at (unix ns) ]   (only once a head is announced)
 //	            "status" → the till's latest retained status (feed.Status JSON)
 //	            "key"    → its enrolled Ed25519 public key (32 bytes) | i64 enrolled at (unix ns); none if never enrolled
 //	            recs:  seq → uvarint len sig | sig | record bytes    (1..watermark, all of them)
 //	            wait:  seq → i64 arrived (unix ns) | str prev | str id | uvarint len sig | sig | record bytes
 //	          }
 //	waiting   till → "" for every till with records waiting (Sweep reads only these)
+//	awaited   till → "" for every till whose announced head is past its watermark
+//	          (Sweep reads only these); made by the first Announce
 //	alarms    u64 id → archive.Alarm JSON; ids from the bucket's sequence, increasing
 //	alarmkeys str kind | str pharmacy | str till | u64 seq | key → u64 id: folds repeats
 //	xtrace    trace code → ref: the unreturned sale holding the code
@@ -44,9 +48,14 @@
 // per UTC day, for the whole days of a range, and per record time, for its
 // ends; Blocked reads neither records nor more than two days of times.
 //
+// A till's announced head (Announce) rides in its state, which every Put
+// reads anyway; a till that never announced one has the state archives
+// had before heads were announced, and those archives open as they are.
+//
 // Open checks every till's state against its buckets (the watermark's
 // record is there and hashes as recorded, none beyond it, the waiting
-// records beyond the next), a cost per till, not per record. A damaged
+// records beyond the next, the awaited index), a cost per till, not per
+// record. A damaged
 // file gives ErrCorrupt, and a file of another format, an older archive
 // included, archive.ErrSchema; either is left untouched.
 package boltarchive

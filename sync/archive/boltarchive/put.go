@@ -69,6 +69,9 @@ type batchTill struct {
 	// waitingHere maps a seq in wait to the items of this batch that
 	// brought its bytes, so that its promotion is their outcome.
 	waitingHere map[uint64][]int
+	// awaited is whether the till was in the awaited index before: a Put
+	// only takes it out, as its records reach the announced head.
+	awaited bool
 }
 
 func (p *putter) till(pharmacy, tl string) (*batchTill, error) {
@@ -84,7 +87,7 @@ func (p *putter) till(pharmacy, tl string) (*batchTill, error) {
 		return nil, err
 	}
 	t.recs.FillPercent = boltdb.AppendFill // seqs only grow
-	bt := &batchTill{tillData: t, waitingHere: map[uint64][]int{}}
+	bt := &batchTill{tillData: t, waitingHere: map[uint64][]int{}, awaited: t.st.awaited()}
 	p.seen[string(name)] = bt
 	p.order = append(p.order, bt)
 	return bt, nil
@@ -175,6 +178,13 @@ func (p *putter) store(t *batchTill, seq uint64, rec, sig []byte, r *feed.Record
 	t.st.contig = seq
 	t.st.hash = sha256.Sum256(rec)
 	ref := archive.RecordRef{Pharmacy: t.pharmacy, Till: t.till, Seq: seq, ID: r.ID}
+	if seq == t.st.ann.seq && t.st.hash != t.st.ann.hash {
+		// Stored all the same: the chain and the signature hold, and the
+		// alarm is the evidence.
+		if err := p.raise(storedContradicts(p.now, ref, t.st.prev(), t.st.ann)); err != nil {
+			return err
+		}
+	}
 	return p.indexer.index(p, ref, r)
 }
 
@@ -236,13 +246,18 @@ func (p *putter) promote(t *batchTill) error {
 	return nil
 }
 
-// finish writes every till's state and the waiting index, and builds the
-// acks.
+// finish writes every till's state, the waiting index and the awaited
+// one, and builds the acks.
 func (p *putter) finish() error {
 	waiting := p.tx.Bucket(bWaiting)
 	for _, t := range p.order {
 		if err := t.b.Put(kState, t.st.encode()); err != nil {
 			return err
+		}
+		if t.awaited && !t.st.awaited() {
+			if err := p.tx.Bucket(bAwaited).Delete(t.name); err != nil {
+				return err
+			}
 		}
 		var err error
 		if t.st.waiting > 0 {

@@ -169,7 +169,7 @@ func (a *Archive) Tills(ctx context.Context, q archive.TillQuery) ([]archive.Til
 				return err
 			}
 			ti := archive.TillInfo{Pharmacy: t.pharmacy, Till: t.till, Contiguous: t.st.contig, Count: t.st.contig,
-				Waiting: int(t.st.waiting), LastSeen: t.st.lastSeenTime()}
+				Waiting: int(t.st.waiting), LastSeen: t.st.lastSeenTime(), Announced: t.st.ann.announcement()}
 			if v := t.b.Get(kStatus); v != nil {
 				ti.Status = new(feed.Status)
 				if err := json.Unmarshal(v, ti.Status); err != nil {

@@ -145,11 +145,12 @@ func (s *Store) Raise(ctx context.Context, alarms []archive.Alarm) (int, error) 
 	return len(fresh), nil
 }
 
-// Sweep raises a gap alarm for every hole open since before openSince;
-// see archive.Store. Every receiver sweeps: the alarm's identity (the
-// missing seq) makes each gap one alarm, raised by whichever sweeps
-// first.
-func (s *Store) Sweep(ctx context.Context, now, openSince time.Time) ([]archive.Alarm, error) {
+// Sweep raises a gap alarm for every hole open since before openSince,
+// and an outbox_stale alarm for every announced head past its watermark
+// learned before staleSince (sweepStale); see archive.Store. Every
+// receiver sweeps: the alarm's identity (the missing seq, the head's seq)
+// makes each one alarm, raised by whichever sweeps first.
+func (s *Store) Sweep(ctx context.Context, now, openSince, staleSince time.Time) ([]archive.Alarm, error) {
 	if err := s.checkOpen("sweep"); err != nil {
 		return nil, err
 	}
@@ -159,82 +160,95 @@ func (s *Store) Sweep(ctx context.Context, now, openSince time.Time) ([]archive.
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockCross); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT w.pharmacy, w.till, t.wm_seq, min(w.seq), count(*), min(w.arrived), (array_agg(w.id ORDER BY w.seq))[1]
-			FROM waiting w JOIN tills t ON t.pharmacy = w.pharmacy AND t.till = w.till
-			GROUP BY w.pharmacy, w.till, t.wm_seq
-			HAVING min(w.arrived) < $1
-			ORDER BY w.pharmacy, w.till`, openSince)
+		gaps, err := sweepGaps(ctx, tx, now, openSince)
 		if err != nil {
 			return err
 		}
-		var gaps []archive.Alarm
-		for rows.Next() {
-			var p, t, id string
-			var wm, first, n int64
-			var since time.Time
-			if err := rows.Scan(&p, &t, &wm, &first, &n, &since, &id); err != nil {
-				rows.Close()
-				return err
-			}
-			gaps = append(gaps, archive.Alarm{
-				At: now, LastAt: now, Pharmacy: p, Till: t, Seq: uint64(wm + 1), Kind: archive.AlarmGap, Count: 1,
-				Detail: fmt.Sprintf("seq %d has not come: %d record(s) from seq %d wait for it since %s",
-					wm+1, n, first, since.UTC().Format(time.RFC3339)),
-				Records: []archive.RecordRef{{Pharmacy: p, Till: t, Seq: uint64(first), ID: id}},
-			})
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(gaps) == 0 {
-			return nil
-		}
-		n := len(gaps)
-		ps, ts, details, recs := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		seqs := make([]int64, n)
-		for i, a := range gaps {
-			j, _ := json.Marshal(a.Records)
-			ps[i], ts[i], seqs[i], details[i], recs[i] = a.Pharmacy, a.Till, dbSeq(a.Seq), a.Detail, string(j)
-		}
-		rows, err = tx.Query(ctx, `INSERT INTO alarms (kind, pharmacy, till, seq, key, detail, records, count, at, last_at)
-			SELECT $1, p, t, s, '', d, r::jsonb, 1, $2, $2
-			FROM unnest($3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[]) WITH ORDINALITY AS u(p, t, s, d, r, i)
-			ORDER BY i
-			ON CONFLICT DO NOTHING
-			RETURNING pharmacy, till, id, at`, archive.AlarmGap, now, ps, ts, seqs, details, recs)
-		if err != nil {
-			return err
-		}
-		ids := map[tillKey]struct {
-			id int64
-			at time.Time
-		}{}
-		for rows.Next() {
-			var k tillKey
-			var id int64
-			var at time.Time
-			if err := rows.Scan(&k.pharmacy, &k.till, &id, &at); err != nil {
-				rows.Close()
-				return err
-			}
-			ids[k] = struct {
-				id int64
-				at time.Time
-			}{id, at}
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		for _, a := range gaps {
-			if got, ok := ids[tillKey{a.Pharmacy, a.Till}]; ok {
-				a.ID, a.At, a.LastAt = got.id, got.at, got.at
-				fresh = append(fresh, a)
-			}
-		}
-		return nil
+		stale, err := sweepStale(ctx, tx, now, staleSince)
+		fresh = append(gaps, stale...)
+		return err
 	})
 	if err != nil {
 		return nil, s.fail("sweep", err)
+	}
+	return fresh, nil
+}
+
+// sweepGaps raises a gap alarm for every hole open since before
+// openSince, under the cross-till lock.
+func sweepGaps(ctx context.Context, tx pgx.Tx, now, openSince time.Time) ([]archive.Alarm, error) {
+	rows, err := tx.Query(ctx, `SELECT w.pharmacy, w.till, t.wm_seq, min(w.seq), count(*), min(w.arrived), (array_agg(w.id ORDER BY w.seq))[1]
+		FROM waiting w JOIN tills t ON t.pharmacy = w.pharmacy AND t.till = w.till
+		GROUP BY w.pharmacy, w.till, t.wm_seq
+		HAVING min(w.arrived) < $1
+		ORDER BY w.pharmacy, w.till`, openSince)
+	if err != nil {
+		return nil, err
+	}
+	var gaps []archive.Alarm
+	for rows.Next() {
+		var p, t, id string
+		var wm, first, n int64
+		var since time.Time
+		if err := rows.Scan(&p, &t, &wm, &first, &n, &since, &id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		gaps = append(gaps, archive.Alarm{
+			At: now, LastAt: now, Pharmacy: p, Till: t, Seq: uint64(wm + 1), Kind: archive.AlarmGap, Count: 1,
+			Detail: fmt.Sprintf("seq %d has not come: %d record(s) from seq %d wait for it since %s",
+				wm+1, n, first, since.UTC().Format(time.RFC3339)),
+			Records: []archive.RecordRef{{Pharmacy: p, Till: t, Seq: uint64(first), ID: id}},
+		})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(gaps) == 0 {
+		return nil, nil
+	}
+	n := len(gaps)
+	ps, ts, details, recs := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	seqs := make([]int64, n)
+	for i, a := range gaps {
+		j, _ := json.Marshal(a.Records)
+		ps[i], ts[i], seqs[i], details[i], recs[i] = a.Pharmacy, a.Till, dbSeq(a.Seq), a.Detail, string(j)
+	}
+	rows, err = tx.Query(ctx, `INSERT INTO alarms (kind, pharmacy, till, seq, key, detail, records, count, at, last_at)
+		SELECT $1, p, t, s, '', d, r::jsonb, 1, $2, $2
+		FROM unnest($3::text[], $4::text[], $5::bigint[], $6::text[], $7::text[]) WITH ORDINALITY AS u(p, t, s, d, r, i)
+		ORDER BY i
+		ON CONFLICT DO NOTHING
+		RETURNING pharmacy, till, id, at`, archive.AlarmGap, now, ps, ts, seqs, details, recs)
+	if err != nil {
+		return nil, err
+	}
+	ids := map[tillKey]struct {
+		id int64
+		at time.Time
+	}{}
+	for rows.Next() {
+		var k tillKey
+		var id int64
+		var at time.Time
+		if err := rows.Scan(&k.pharmacy, &k.till, &id, &at); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids[k] = struct {
+			id int64
+			at time.Time
+		}{id, at}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	var fresh []archive.Alarm
+	for _, a := range gaps {
+		if got, ok := ids[tillKey{a.Pharmacy, a.Till}]; ok {
+			a.ID, a.At, a.LastAt = got.id, got.at, got.at
+			fresh = append(fresh, a)
+		}
 	}
 	return fresh, nil
 }

@@ -6,11 +6,14 @@
 //
 //   - tills: one row per till with its contiguous watermark (seq and the
 //     hash of that record), records stored, records waiting, when it was
-//     last seen, its latest retained status, and its enrolled public key
-//     (Enroll), which every receiver verifies with. Every Put locks the
-//     rows of its tills, so the chain check and the watermark are decided
-//     by one receiver at a time per till, whichever receiver the broker
-//     handed the record to.
+//     last seen, its latest retained status, its enrolled public key
+//     (Enroll), which every receiver verifies with, and the highest head
+//     it announced in a signed status (Announce), with when the store
+//     learned it; a partial index holds the tills still awaiting the
+//     records of that head, which the stale sweep reads. Every Put locks
+//     the rows of its tills, so the chain check and the watermark are
+//     decided by one receiver at a time per till, whichever receiver the
+//     broker handed the record to.
 //   - records: every stored record, keyed by (pharmacy, till, seq), with
 //     the exact bytes the till signed and the signature as received, their
 //     hash, and the fields queries need (id, kind, time, card number).

@@ -96,6 +96,10 @@ type tillPut struct {
 	wm      uint64
 	wmHash  []byte
 	waiting int // rows in waiting, as this Put leaves them
+	// annSeq and annHash are the head the till announced (0: none): a
+	// record stored at annSeq with another hash contradicts it.
+	annSeq  uint64
+	annHash []byte
 	added   int64
 	items   []*item
 
@@ -239,7 +243,7 @@ func (p *putTx) lock(ctx context.Context, tx pgx.Tx, keys []tillKey) error {
 	for i, k := range keys {
 		ps[i], ts[i] = k.pharmacy, k.till
 	}
-	rows, err := tx.Query(ctx, `SELECT pharmacy, till, wm_seq, wm_hash, waiting FROM tills
+	rows, err := tx.Query(ctx, `SELECT pharmacy, till, wm_seq, wm_hash, waiting, coalesce(announced_seq, 0), coalesce(announced_hash, '') FROM tills
 		WHERE (pharmacy, till) IN (SELECT * FROM unnest($1::text[], $2::text[]))
 		ORDER BY pharmacy, till FOR NO KEY UPDATE`, ps, ts)
 	if err != nil {
@@ -247,13 +251,13 @@ func (p *putTx) lock(ctx context.Context, tx pgx.Tx, keys []tillKey) error {
 	}
 	for rows.Next() {
 		tp := &tillPut{wait: map[uint64]*waitRow{}}
-		var wm int64
+		var wm, ann int64
 		var waiting int32
-		if err := rows.Scan(&tp.key.pharmacy, &tp.key.till, &wm, &tp.wmHash, &waiting); err != nil {
+		if err := rows.Scan(&tp.key.pharmacy, &tp.key.till, &wm, &tp.wmHash, &waiting, &ann, &tp.annHash); err != nil {
 			rows.Close()
 			return err
 		}
-		tp.wm, tp.waiting = uint64(wm), int(waiting)
+		tp.wm, tp.waiting, tp.annSeq = uint64(wm), int(waiting), uint64(ann)
 		p.tills = append(p.tills, tp)
 		p.byKey[tp.key] = tp
 	}
@@ -474,6 +478,11 @@ func (p *putTx) decide(tp *tillPut) {
 				p.dropWaiting(tp, c.w)
 				p.promoted++
 			}
+			if seq == tp.annSeq && !bytes.Equal(st.hash, tp.annHash) {
+				// Stored all the same: the chain and the signature hold,
+				// and the alarm is the evidence.
+				p.alarm(storedContradicts(p.now, archive.RecordRef{Pharmacy: tp.key.pharmacy, Till: tp.key.till, Seq: seq, ID: winID}, st.hash, tp.annHash))
+			}
 			lastPos = st.pos
 			p.stored = append(p.stored, st)
 			tp.wm, tp.wmHash = seq, st.hash
@@ -608,7 +617,10 @@ func (p *putTx) write(ctx context.Context, tx pgx.Tx) error {
 			hashes[i] = []byte{}
 		}
 	}
-	b.Queue(`UPDATE tills t SET wm_seq = u.wm, wm_hash = u.h, count = t.count + u.added, waiting = u.waiting, last_seen = $7
+	// announced_awaited changes only when the records reach the announced
+	// head, so the update can stay HOT (migrations/0003_announced.sql).
+	b.Queue(`UPDATE tills t SET wm_seq = u.wm, wm_hash = u.h, count = t.count + u.added, waiting = u.waiting, last_seen = $7,
+			announced_awaited = t.announced_seq > u.wm
 		FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[], $5::bigint[], $6::integer[]) AS u(p, t, wm, h, added, waiting)
 		WHERE t.pharmacy = u.p AND t.till = u.t`, ps, ts, wms, hashes, added, waiting, p.now)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {

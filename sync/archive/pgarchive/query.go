@@ -136,12 +136,14 @@ func (s *Store) Scan(ctx context.Context, pharmacy, till string, from uint64, li
 	return nil
 }
 
-// Tills lists tills, their enrolled keys included; see archive.Store.
+// Tills lists tills, their enrolled keys and announced heads included;
+// see archive.Store.
 func (s *Store) Tills(ctx context.Context, q archive.TillQuery) ([]archive.TillInfo, error) {
 	if err := s.checkOpen("tills"); err != nil {
 		return nil, err
 	}
-	out, err := collect(ctx, s, []any{q.Pharmacy, q.AfterPharmacy, q.AfterTill, q.Behind, archive.Limit(q.Limit)}, `SELECT pharmacy, till, wm_seq, count, waiting, last_seen, status_state, status_head, status_acked, status_at, key, key_at
+	out, err := collect(ctx, s, []any{q.Pharmacy, q.AfterPharmacy, q.AfterTill, q.Behind, archive.Limit(q.Limit)}, `SELECT pharmacy, till, wm_seq, count, waiting, last_seen, status_state, status_head, status_acked, status_at, key, key_at,
+			announced_seq, announced_hash, announced_at
 		FROM tills
 		WHERE ($1 = '' OR pharmacy = $1) AND (pharmacy, till) > ($2, $3)
 			AND (NOT $4 OR waiting > 0 OR status_head > wm_seq)
@@ -153,8 +155,15 @@ func (s *Store) Tills(ctx context.Context, q archive.TillQuery) ([]archive.TillI
 		var state, at pgtype.Text
 		var head, acked pgtype.Int8
 		var keyAt pgtype.Timestamptz
-		if err := r.Scan(&ti.Pharmacy, &ti.Till, &wm, &count, &waiting, &seen, &state, &head, &acked, &at, &ti.Key, &keyAt); err != nil {
+		var annSeq pgtype.Int8
+		var annHash []byte
+		var annAt pgtype.Timestamptz
+		if err := r.Scan(&ti.Pharmacy, &ti.Till, &wm, &count, &waiting, &seen, &state, &head, &acked, &at, &ti.Key, &keyAt,
+			&annSeq, &annHash, &annAt); err != nil {
 			return ti, err
+		}
+		if annSeq.Valid && annSeq.Int64 > 0 {
+			ti.Announced = archive.Announcement{Seq: uint64(annSeq.Int64), Hash: hexHash(annHash), At: annAt.Time}
 		}
 		ti.Contiguous, ti.Count, ti.Waiting = uint64(wm), uint64(count), int(waiting)
 		if seen.Valid {
