@@ -64,7 +64,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (make fuzz FUZZTIME=1m)
 		done; \
 	done; rm -f $$log
 
-bench: deps ## SPEC.md §8 budgets, each against baselines measured in the same run, then a table
+bench: deps ## the budgets of docs/performance.md, each against baselines measured in the same run, then a table
 	@{ \
 		$(GO) test -run='^$$' -bench='^BenchmarkBudgetDecision$$' -timeout=10m ./sync/ledger; \
 		$(GO) test -run='^$$' -bench='^BenchmarkBudgetCommit$$' -benchtime=2000x ./sync/ledger; \

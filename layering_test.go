@@ -1,4 +1,4 @@
-// Layering rules of STYLE.md, enforced: which packages may import what.
+// Layering rules of docs/README.md (Conventions), enforced: which packages may import what.
 package tillguard_test
 
 import (

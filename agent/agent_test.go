@@ -227,7 +227,7 @@ func TestTill_overrideAndReturn(t *testing.T) {
 	if l := v.Lines[0]; l.Decision != "hold" || l.Rule != "rx_required" {
 		t.Fatalf("line = %+v, want an rx_required hold", l)
 	}
-	if r := post(t, api+"/api/session/checkout", `{"payment":"insurance"}`); r.code != http.StatusConflict {
+	if r := post(t, api+"/api/session/checkout", `{"payment":"insurance","cashier":"c01"}`); r.code != http.StatusConflict {
 		t.Fatalf("checkout with a hold = %d %s, want 409", r.code, r.body)
 	}
 	if r := post(t, api+"/api/session/override", `{"line":0,"pharmacist":"ph007","reason":"纸质处方已核对"}`); r.code != http.StatusOK {
@@ -243,7 +243,7 @@ func TestTill_overrideAndReturn(t *testing.T) {
 	}
 
 	ret := func(refund string) response {
-		return post(t, api+"/api/returns", `{"sale_id":"`+rc.ID+`","refund":"`+refund+`","lines":[{"barcode":"`+metformin+`","qty":1,"drug_trac_codg":["`+metforminBox+`"]}]}`)
+		return post(t, api+"/api/returns", `{"sale_id":"`+rc.ID+`","refund":"`+refund+`","cashier":"c01","lines":[{"barcode":"`+metformin+`","qty":1,"drug_trac_codg":["`+metforminBox+`"]}]}`)
 	}
 	if r := ret("cash"); r.code != http.StatusConflict {
 		t.Errorf("cash refund of an insurance line = %d %s, want 409", r.code, r.body)

@@ -23,6 +23,11 @@ import (
 // when they were raised until they clear. Most kinds have one cause, named
 // by the kind itself; the ledger has more at once (it cannot persist, its
 // chain is broken), each cleared on its own.
+//
+// The kinds: ledger, disk, policy (policybundle.go), ack_forged,
+// ack_mismatch and ack_regressed (uplink), device_card and device_scanner
+// (devices.go). Each detail is a sentence for the owner's dashboard and
+// the till screen's banner, Chinese first, then English.
 type alarms struct {
 	now func() time.Time
 	mu  sync.Mutex

@@ -179,7 +179,7 @@ func TestChainCheck_blame(t *testing.T) {
 	}
 }
 
-// BenchmarkChainWalk is the cost of the periodic check on SPEC.md §8's
+// BenchmarkChainWalk is the cost of the periodic check on docs/performance.md's
 // 100 000-record ledger, next to ledger.Verify's full check (-benchtime=1x;
 // building the ledger is not timed).
 func BenchmarkChainWalk(b *testing.B) {

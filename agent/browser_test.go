@@ -15,8 +15,8 @@ import (
 // till: the simulator's card reader and scanner on ptys, the agent, its
 // pages.
 
-// tillDisplay is a small till display's size (SPEC.md §5: "works on a small
-// till display").
+// tillDisplay is a small till display's size (the README's till screen:
+// "laid out for an 800×480 till display").
 const tillDisplayW, tillDisplayH = 800, 480
 
 // TestBrowser_blockedShampoo follows one blocked attempt through the three
@@ -84,7 +84,7 @@ func TestBrowser_blockedShampoo(t *testing.T) {
 	if n := browsertest.Eval[string](t, ctx, `document.querySelector('#period-rules tr[data-rule="non_drug"] td:nth-child(2)').textContent`); n != "1" {
 		t.Errorf("dashboard: non_drug blocks = %q, want 1", n)
 	}
-	if n := browsertest.Eval[string](t, ctx, `document.getElementById("today-attempts").textContent`); n == "0" {
+	if n := browsertest.Eval[string](t, ctx, `document.getElementById("today-stopped").textContent`); n == "0" {
 		t.Error("dashboard: no attempts today, want the blocked shampoo")
 	}
 	browsertest.Screenshot(t, ctx, "dashboard", true)

@@ -51,7 +51,7 @@ func TestVendorPOS_child(t *testing.T) {
 		os.Exit(2)
 	}
 	// paho's defaults (clean session, memory store, auto-reconnect), with
-	// FIELD-NOTES.md's write timeout and quick reconnects.
+	// docs/field-notes.md's write timeout and quick reconnects.
 	opts := paho.NewClientOptions().AddBroker(pc.Broker).SetClientID("pos-" + till).
 		SetWriteTimeout(time.Second).SetConnectRetry(true).
 		SetConnectRetryInterval(100 * time.Millisecond).SetMaxReconnectInterval(500 * time.Millisecond)

@@ -39,7 +39,7 @@ import (
 
 // Crash and fault tests run a till in a child process (this test binary,
 // re-executed) and SIGKILL it, so they are kept apart from the unit tests
-// and skipped under -short (SPEC.md §6: every confirmed sale survives a
+// and skipped under -short (README, "Durability": every confirmed sale survives a
 // crash at any instant).
 
 const ibuprofen = "6901222003562" // acute, no prescription: always allowed

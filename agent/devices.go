@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/tillguard/tillguard/agent/session"
@@ -33,6 +34,7 @@ type devices struct {
 type device struct {
 	ds        web.DeviceState
 	connected bool // ever: the next connection is a reconnect
+	reported  bool // Keep has reported a state since the till started
 	live      func(*web.DeviceState)
 }
 
@@ -49,11 +51,15 @@ func newDevices(card, scan bool) *devices {
 	}}
 }
 
-// changes reports whether s differs from name's current state.
-func (d *devices) changes(name string, s serialport.State) bool {
+// changes reports whether s differs from name's current state, and
+// whether it is the first state reported since the till started, which
+// says whether a configured device is there at all.
+func (d *devices) changes(name string, s serialport.State) (changed, first bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.state[name].ds.State != string(s)
+	dev := d.state[name]
+	first, dev.reported = !dev.reported, true
+	return dev.ds.State != string(s), first
 }
 
 // set records a state.
@@ -120,6 +126,56 @@ func (d *devices) beep(n int) {
 	}
 }
 
+// deviceInfo is how a device is named to the people who read its alarm
+// and log lines, and the alarm it raises while it is not connected.
+type deviceInfo struct {
+	zh, en  string // 读卡器 / card reader
+	flag    string // the flag that names its port
+	alarm   string // alarm kind
+	port    string // as configured; "" = none
+	without string // what a till without it cannot do
+}
+
+// Alarm kinds of the devices: raised while a configured device is not
+// connected, cleared when it is.
+const (
+	alarmDeviceCard    = "device_card"
+	alarmDeviceScanner = "device_scanner"
+)
+
+func (t *Till) deviceInfo(name string) deviceInfo {
+	if name == devCard {
+		return deviceInfo{zh: "读卡器", en: "card reader", flag: "--card-port", alarm: alarmDeviceCard, port: t.cfg.CardPort,
+			without: "no insurance card is read"}
+	}
+	return deviceInfo{zh: "扫码枪", en: "scanner", flag: "--scanner-port", alarm: alarmDeviceScanner, port: t.cfg.ScannerPort,
+		without: "items can only be keyed in"}
+}
+
+// announce logs a device's new state and raises or clears its alarm. Keep
+// reports transitions only, not each retry, so a device that stays away
+// is logged once.
+func (t *Till) announce(name string, s serialport.State, err error) {
+	d := t.deviceInfo(name)
+	switch s {
+	case serialport.StateConnected:
+		t.alarms.clear(d.alarm)
+		t.log.Info("agent: device connected", "device", name, "port", d.port)
+	case serialport.StateDisconnected:
+		reason := serialport.Reason(err)
+		t.alarms.raise(d.alarm, fmt.Sprintf("%s未连接 / %s not connected (%s: %s)", d.zh, d.en, d.port, reason))
+		attrs := []any{"device", name, "port", d.port, "reason", reason}
+		if err != nil {
+			attrs = append(attrs, "err", err)
+		}
+		t.log.Warn("agent: device not connected", attrs...)
+	case serialport.StateMissing:
+		// Not configured: a choice, not a fault, so no alarm; but one
+		// worth a line, since sales then lack what the device reads.
+		t.log.Warn("agent: no "+d.flag+": the till runs without a "+d.en+", so "+d.without, "device", name)
+	}
+}
+
 func (t *Till) runCardReader(ctx context.Context) {
 	cfg := serialport.Config{Path: t.cfg.CardPort, Baud: t.cfg.Baud}
 	serialport.Keep(ctx, cfg, func(ctx context.Context, p serialport.Port) error {
@@ -169,30 +225,41 @@ func (t *Till) onScan(ev scanner.Event) {
 	t.session.Scan(ev.Code)
 }
 
-// onDeviceState records connects and disconnects in the ledger: the owner's
-// availability report and the bureau both need them.
+// onDeviceState takes Keep's reports of a device: it records connects and
+// disconnects in the ledger, publishes the state, and logs it and raises
+// or clears the device's alarm (announce).
 func (t *Till) onDeviceState(name string) func(serialport.State, error) {
 	return func(s serialport.State, err error) {
 		// Each device reports from one goroutine, so the check and the set
 		// below cannot interleave with another report of the same device.
 		// The state is published after the record is on disk: whoever sees
 		// "connected" on /api/status finds its record in the ledger.
-		if !t.devices.changes(name, s) {
-			t.devices.set(name, s, err)
-			return
+		changed, first := t.devices.changes(name, s)
+		if changed {
+			t.recordDevice(name, s, err)
 		}
-		t.log.Info("agent: device", "device", name, "state", s, "err", err)
-		r := &feed.Record{
-			Pharmacy: t.cfg.Pharmacy, Till: t.cfg.Till, Kind: feed.KindDevice,
-			Device: &feed.Device{Name: name, State: string(s)},
-		}
-		if err != nil {
-			r.Reason = err.Error()
-		}
-		if _, err := t.ledger.Append(r); err != nil && !errors.Is(err, context.Canceled) {
-			t.log.Error("agent: record device state", "device", name, "err", err)
-		}
+		// The first report may repeat the state the till starts with (a
+		// configured device not there, one not configured): nothing to
+		// record, but news all the same.
 		t.devices.set(name, s, err)
-		t.changes.notify()
+		if changed || first {
+			t.announce(name, s, err)
+			t.changes.notify()
+		}
+	}
+}
+
+// recordDevice appends a device's new state to the ledger: the owner's
+// availability report and the bureau both need them.
+func (t *Till) recordDevice(name string, s serialport.State, reason error) {
+	r := &feed.Record{
+		Pharmacy: t.cfg.Pharmacy, Till: t.cfg.Till, Kind: feed.KindDevice,
+		Device: &feed.Device{Name: name, State: string(s)},
+	}
+	if reason != nil {
+		r.Reason = reason.Error()
+	}
+	if _, err := t.ledger.Append(r); err != nil && !errors.Is(err, context.Canceled) {
+		t.log.Error("agent: record device state", "device", name, "err", err)
 	}
 }

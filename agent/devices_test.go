@@ -1,13 +1,19 @@
 package agent_test
 
 import (
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tillguard/tillguard/agent"
 	"github.com/tillguard/tillguard/agent/session"
@@ -29,6 +35,12 @@ type deviceTill struct {
 
 func startDeviceTill(t *testing.T, simOpts *sim.Opts) *deviceTill {
 	t.Helper()
+	return startDeviceTillLog(t, simOpts, nil)
+}
+
+// startDeviceTillLog is startDeviceTill with the till's log; nil discards it.
+func startDeviceTillLog(t *testing.T, simOpts *sim.Opts, log *slog.Logger) *deviceTill {
+	t.Helper()
 	dir := t.TempDir()
 	if simOpts == nil {
 		simOpts = &sim.Opts{}
@@ -49,6 +61,7 @@ func startDeviceTill(t *testing.T, simOpts *sim.Opts) *deviceTill {
 		Region:      "330100",
 		Catalog:     "../testdata/catalog.csv",
 		HTTP:        "127.0.0.1:0",
+		Log:         log,
 	})
 	stop := func() {
 		stopTill()
@@ -254,4 +267,169 @@ func TestTill_devicesNoise(t *testing.T) {
 		return v.Card != nil && v.Card.No == feed.MaskCardNo(h.Number)
 	})
 	t.Logf("card %+v; scanner %+v", ds["card"], ds["scanner"])
+}
+
+// alarm returns the till's alarm of kind from /api/status, if raised.
+func alarmOf(t *testing.T, api, kind string) (web.Alarm, bool) {
+	t.Helper()
+	var st web.Status
+	getJSON(t, api+"/api/status", &st)
+	for _, a := range st.Alarms {
+		if a.Kind == kind {
+			return a, true
+		}
+	}
+	return web.Alarm{}, false
+}
+
+// alarmMetric is the /metrics line of a raised alarm kind.
+func alarmMetric(kind string) string { return `tillguard_alarm{kind="` + kind + `"} 1` }
+
+// notConnected is the WARN line of a device going away, up to its port.
+func notConnected(device string) string {
+	return `level=WARN msg="agent: device not connected" device=` + device + ` port=`
+}
+
+// TestTill_deviceAlarm: a device unplugged is an alarm on /api/status,
+// with the sentence the till screen's banner shows, and on /metrics, and
+// one WARN line with its port and why; plugged back, the alarm clears.
+func TestTill_deviceAlarm(t *testing.T) {
+	logs := &syncBuffer{}
+	d := startDeviceTillLog(t, nil, slog.New(slog.NewTextHandler(logs, nil)))
+	d.waitBoth(t, "connected")
+	port := d.sim.ScannerPath() // the by-id link the till is configured with
+	for _, kind := range []string{"device_card", "device_scanner"} {
+		if a, ok := alarmOf(t, d.api, kind); ok {
+			t.Fatalf("both connected, yet alarm %+v", a)
+		}
+	}
+
+	if err := d.sim.Unplug(sim.DevScanner); err != nil {
+		t.Fatal(err)
+	}
+	var al web.Alarm
+	waitUntil(t, "the scanner's alarm", func() bool {
+		var ok bool
+		al, ok = alarmOf(t, d.api, "device_scanner")
+		return ok
+	})
+	if want := "扫码枪未连接 / scanner not connected (" + port + ": unplugged)"; al.Detail != want || al.Since == "" {
+		t.Errorf("alarm %+v, want detail %q and since", al, want)
+	}
+	if m := string(get(t, d.api+"/metrics").body); !strings.Contains(m, alarmMetric("device_scanner")) || strings.Contains(m, alarmMetric("device_card")) {
+		t.Errorf("/metrics, want the scanner's alarm alone:\n%s", m)
+	}
+	waitUntil(t, "the WARN line", func() bool {
+		return strings.Contains(logs.String(), notConnected("scanner")+port+" reason=unplugged")
+	})
+
+	if err := d.sim.Replug(sim.DevScanner); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the scanner's alarm cleared", func() bool {
+		_, ok := alarmOf(t, d.api, "device_scanner")
+		return !ok
+	})
+	if m := string(get(t, d.api+"/metrics").body); strings.Contains(m, `tillguard_alarm{kind="device_`) {
+		t.Errorf("/metrics after the replug still has a device alarm:\n%s", m)
+	}
+	waitUntil(t, "the connected line", func() bool {
+		return strings.Count(logs.String(), `msg="agent: device connected" device=scanner`) == 2
+	})
+	out := logs.String()
+	if n := strings.Count(out, notConnected("scanner")); n != 1 {
+		t.Errorf("%d WARN lines for one unplug, want 1:\n%s", n, out)
+	}
+	if strings.Contains(out, "<nil>") {
+		t.Errorf("a log line says <nil>:\n%s", out)
+	}
+}
+
+// TestTill_deviceAbsentAtStart: a configured device that is not there when
+// the till starts is an alarm and one WARN line at once, however often the
+// port is tried again; a device not configured is a WARN line and no
+// alarm; the device plugged in clears its alarm.
+func TestTill_deviceAbsentAtStart(t *testing.T) {
+	dir := t.TempDir()
+	// A plain file where the scanner should be: every open of it is seen
+	// (inotify), so the test knows the port has been retried.
+	port := filepath.Join(dir, "scanner")
+	if err := os.WriteFile(port, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opens := watchOpens(t, port)
+	logs := &syncBuffer{}
+	_, api, _ := runTill(t, agent.Config{
+		DataDir: filepath.Join(dir, "till"), ScannerPort: port, Baud: agent.DefaultBaud,
+		Pharmacy: pharmacy, Till: till, Region: "330100", Catalog: "../testdata/catalog.csv",
+		HTTP: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(logs, nil)),
+	})
+	var al web.Alarm
+	waitUntil(t, "the scanner's alarm", func() bool {
+		var ok bool
+		al, ok = alarmOf(t, api, "device_scanner")
+		return ok
+	})
+	if want := "扫码枪未连接 / scanner not connected (" + port + ": not a serial port)"; al.Detail != want {
+		t.Errorf("alarm %q, want %q", al.Detail, want)
+	}
+	waitUntil(t, "three more tries of the port", func() bool { return opens() >= 4 })
+	out := logs.String()
+	if n := strings.Count(out, notConnected("scanner")+port+` reason="not a serial port"`); n != 1 {
+		t.Errorf("%d WARN lines for a port tried %d times, want 1:\n%s", n, opens(), out)
+	}
+	if !strings.Contains(out, `level=WARN msg="agent: no --card-port: the till runs without a card reader, so no insurance card is read" device=card`) {
+		t.Errorf("no WARN line for the card reader not configured:\n%s", out)
+	}
+	if a, ok := alarmOf(t, api, "device_card"); ok {
+		t.Errorf("a card reader not configured raised %+v", a)
+	}
+
+	// Plug the scanner in where the till looks for it.
+	devs, err := sim.Start(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { devs.Close() })
+	if err := os.Remove(port); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(devs.ScannerPath(), port); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the scanner's alarm cleared", func() bool {
+		_, ok := alarmOf(t, api, "device_scanner")
+		return !ok
+	})
+}
+
+// watchOpens counts the opens of path from now on, as inotify reports
+// them.
+func watchOpens(t *testing.T, path string) (count func() int) {
+	t.Helper()
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
+	if err != nil {
+		t.Skipf("inotify: %v", err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if _, err := unix.InotifyAddWatch(fd, path, unix.IN_OPEN); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	buf := make([]byte, 4096)
+	return func() int {
+		for {
+			m, err := unix.Read(fd, buf)
+			if err != nil || m <= 0 {
+				return n // EAGAIN: nothing more yet
+			}
+			for off := 0; off+unix.SizeofInotifyEvent <= m; {
+				ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
+				if ev.Mask&unix.IN_OPEN != 0 {
+					n++
+				}
+				off += unix.SizeofInotifyEvent + int(ev.Len)
+			}
+		}
+	}
 }

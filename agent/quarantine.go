@@ -36,7 +36,7 @@ const quarantineInfix = ".corrupt-"
 
 // openLedger opens the ledger at path. A file ledger.Open finds corrupt is
 // renamed aside, never deleted or rewritten, and the till runs degraded on
-// a quarantinedLedger (SPEC.md §6): a fresh ledger would restart seq at 1
+// a quarantinedLedger (README, "A corrupt ledger"): a fresh ledger would restart seq at 1
 // and clash with the chain the bureau holds. A start that finds a
 // quarantined file and no ledger stays degraded too, until an operator
 // restores ledger.db or starts once with cfg.AcceptNewLedger.

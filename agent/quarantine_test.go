@@ -120,10 +120,11 @@ func TestTill_corruptLedgerIsQuarantined(t *testing.T) {
 			post(t, api+"/api/session/checkout", `{"payment":"cash","cashier":"c1"}`),
 		} {
 			var v struct {
-				Error string `json:"error"`
+				Error     string `json:"error"`
+				MessageZH string `json:"message_zh"`
 			}
 			_ = json.Unmarshal(r.body, &v)
-			if r.code != http.StatusServiceUnavailable || !strings.HasPrefix(v.Error, reasonZH) {
+			if r.code != http.StatusServiceUnavailable || v.Error != "ledger_unavailable" || !strings.HasPrefix(v.MessageZH, reasonZH) {
 				t.Errorf("line or checkout = %d %s, want 503 %q…", r.code, r.body, reasonZH)
 			}
 		}

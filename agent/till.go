@@ -175,7 +175,7 @@ func Open(cfg Config) (*Till, error) {
 	return t, nil
 }
 
-// loadPolicy reads --policy, or gives RULES.md's defaults without one. A
+// loadPolicy reads --policy, or gives the defaults of docs/rules.md without one. A
 // bad file stops the start with every problem in it listed.
 func loadPolicy(cfg Config) (*policy.Policy, error) {
 	if cfg.Policy == "" {
@@ -370,7 +370,7 @@ func (t *Till) ackRefused(r uplink.AckRefusal) {
 }
 
 // watchedLedger raises the persist alarm while appends fail, and refuses
-// insurance sales while the disk budget is short (SPEC.md §6).
+// insurance sales while the disk budget is short (README, "Durability").
 type watchedLedger struct {
 	*ledger.Ledger
 	alarms  *alarms
@@ -440,7 +440,7 @@ func paysByInsurance(r *feed.Record) bool {
 	return false
 }
 
-// Ledger upkeep (SPEC.md §6: the file must not grow without bound, and a
+// Ledger upkeep (README, "Durability": the file must not grow without bound, and a
 // filling disk must stop insurance sales before the ledger cannot persist).
 const (
 	compactMinReclaim = 8 << 20 // bytes worth a copy of the ledger at start

@@ -46,7 +46,7 @@ func benchCatalog(tb testing.TB, n int) (*Catalog, []string) {
 // BenchmarkDecide measures one scan at the counter: a catalogue lookup and
 // a decision with everything the ledger index returns for the card: a
 // chronic patient's half year of purchases (~75 lines), the cards seen at
-// the till in the burst window, and a basket of three lines (SPEC.md §8:
+// the till in the burst window, and a basket of three lines (docs/performance.md:
 // median under 20 µs with 100 000 items). Decide sees only the card's own
 // history, so the ledger's size cannot change this number;
 // BenchmarkDecide_cardHistory shows how it grows with that history alone.

@@ -60,7 +60,7 @@ const (
 	tracePrefixLen = 7  // digits naming the product
 )
 
-// column is a catalogue column the rules read (RULES.md, Catalogue).
+// column is a catalogue column the rules read (docs/rules.md, Catalogue).
 type column int
 
 const (
@@ -93,7 +93,8 @@ func (c column) String() string {
 //
 // It loads all or nothing. On a bad file it returns an error wrapping
 // ErrCatalog that lists every problem found, each with its CSV line number,
-// so one round of fixes is enough.
+// so one round of fixes is enough. A file that is not UTF-8 is one problem,
+// which says how to save it as UTF-8.
 func LoadCatalog(r io.Reader) (*Catalog, error) {
 	// A catalogue is read whole: it arrives whole in a policy bundle, and
 	// knowing its size lets the tables be sized once (100 000 items load
@@ -103,6 +104,10 @@ func LoadCatalog(r io.Reader) (*Catalog, error) {
 		return nil, fmt.Errorf("policy: read catalogue: %w", err)
 	}
 	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	if !utf8.Valid(data) {
+		// One problem, not one per row: the whole file needs saving again.
+		return nil, joinProblems([]error{notUTF8(data)})
+	}
 	cr := csv.NewReader(bytes.NewReader(data))
 	cr.FieldsPerRecord = -1 // a short row is reported with its line, not fatal
 	cr.ReuseRecord = true
@@ -184,6 +189,51 @@ func LoadCatalog(r io.Reader) (*Catalog, error) {
 // joinProblems heads the list of problems with ErrCatalog and their count.
 func joinProblems(problems []error) error {
 	return fmt.Errorf("%w (%d problems):\n%w", ErrCatalog, len(problems), errors.Join(problems...))
+}
+
+// notUTF8 is the problem of a file that is not UTF-8, on the line of its
+// first bad byte. Chinese spreadsheets (Excel, WPS) save "CSV" as GBK, a
+// part of GB18030, by default; a file that reads as GB18030 is named so,
+// with how to save it as UTF-8. It is refused rather than decoded: Big5 and
+// a file mixing UTF-8 with GBK read as GB18030 too, and a wrongly decoded
+// name would be signed into the ledger for good.
+func notUTF8(data []byte) error {
+	bad := 0
+	for bad < len(data) {
+		r, n := utf8.DecodeRune(data[bad:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		bad += n
+	}
+	line := 1 + bytes.Count(data[:bad], []byte("\n"))
+	if readsAsGB18030(data) {
+		return fmt.Errorf("line %d: not valid UTF-8: 目录文件是 GBK/GB18030 编码（中文 Excel、WPS 另存 CSV 时的默认编码），请另存为 UTF-8，例如 Excel 另存为“CSV UTF-8(逗号分隔)” / "+
+			"the catalogue is GBK/GB18030, what Chinese Excel and WPS save as CSV by default: save it as UTF-8 (Excel: Save As \"CSV UTF-8 (Comma delimited)\")", line)
+	}
+	return fmt.Errorf("line %d: not valid UTF-8: 目录文件不是 UTF-8 编码，请另存为 UTF-8 / the catalogue is not UTF-8: save it as UTF-8", line)
+}
+
+// readsAsGB18030 reports whether data is well-formed GB18030: ASCII,
+// two-byte codes (lead 81–FE, trail 40–7E or 80–FE) and four-byte codes
+// (81–FE, 30–39, 81–FE, 30–39).
+func readsAsGB18030(data []byte) bool {
+	in := func(i int, lo, hi byte) bool { return i < len(data) && data[i] >= lo && data[i] <= hi }
+	for i := 0; i < len(data); {
+		switch {
+		case data[i] < 0x80:
+			i++
+		case !in(i, 0x81, 0xfe):
+			return false
+		case in(i+1, 0x40, 0x7e) || in(i+1, 0x80, 0xfe):
+			i += 2
+		case in(i+1, 0x30, 0x39) && in(i+2, 0x81, 0xfe) && in(i+3, 0x30, 0x39):
+			i += 4
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // readHeader finds each known column's index (-1 when absent). Names are

@@ -2,9 +2,14 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+
+	"golang.org/x/text/encoding/simplifiedchinese"
+
+	"github.com/tillguard/tillguard/internal/gs1"
 )
 
 const (
@@ -214,7 +219,7 @@ func TestCatalog_sharedFixture(t *testing.T) {
 	}
 	met, ok := c.Lookup(metBarA)
 	if !ok || met.PackUnits != 60 || met.DailyUnits != 6 || met.Course != CourseChronic || LineDays(met, 1) != 10 {
-		t.Fatalf("metformin = %+v, %v; want 0.5g×60, daily 6, chronic (RULES.md worked example)", met, ok)
+		t.Fatalf("metformin = %+v, %v; want 0.5g×60, daily 6, chronic (docs/rules.md worked example)", met, ok)
 	}
 	generics := map[string]int{}
 	cats := map[Category]bool{}
@@ -323,4 +328,44 @@ func hasProblem(err error, prefix, substr string) bool {
 		}
 	}
 	return false
+}
+
+// TestLoadCatalog_notUTF8: a catalogue saved by a Chinese spreadsheet (GBK,
+// part of GB18030) is one problem that names the encoding and how to save
+// it as UTF-8, not one per row; other bytes that are not UTF-8 are one
+// problem too.
+func TestLoadCatalog_notUTF8(t *testing.T) {
+	gbk := func(s string) string {
+		b, err := simplifiedchinese.GBK.NewEncoder().String(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	var rows strings.Builder
+	for i := range 21 {
+		fmt.Fprintf(&rows, "69%010d%c,,,口罩 %d 只装,device,0,0,,,,,990,\n", i, gs1.CheckDigit(fmt.Sprintf("69%010d", i)), i)
+	}
+	for _, tc := range []struct {
+		name, in, line, want string
+	}{
+		{"GBK", gbk(hdr + rows.String()), "line 2: ", "GBK/GB18030"},
+		{"GB18030 four-byte", hdr + string([]byte{'6', '9', 0x81, 0x30, 0x81, 0x30}) + "\n", "line 2: ", "GBK/GB18030"},
+		{"Latin-1", hdr + rowMetA + "6923456700123,,,caf\xe9,device,0,0,,,,,990,\n", "line 3: ", "not UTF-8: save it as UTF-8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := LoadCatalog(strings.NewReader(tc.in))
+			if c != nil || !errors.Is(err, ErrCatalog) {
+				t.Fatalf("LoadCatalog = %v, %v; want ErrCatalog", c, err)
+			}
+			if got := problems(err); len(got) != 1 || !hasProblem(err, tc.line, tc.want) || !hasProblem(err, tc.line, "save it as UTF-8") {
+				t.Errorf("problems %q\nwant one, on %q, containing %q and how to save it", got, tc.line, tc.want)
+			}
+		})
+	}
+	// Saved again as UTF-8, the same rows load.
+	c, err := LoadCatalog(strings.NewReader(hdr + rows.String()))
+	if err != nil || c.Len() != 21 {
+		t.Fatalf("the UTF-8 file: %v, %v", c, err)
+	}
 }

@@ -57,7 +57,7 @@ type CardSeen struct {
 }
 
 // Decision is the verdict on one line: the most severe finding decides
-// (block > hold > flag > allow; between equals, RULES.md's order).
+// (block > hold > flag > allow; between equals, the order of docs/rules.md).
 type Decision struct {
 	Verdict  Verdict
 	Rule     RuleID // the deciding rule; "" when allowed
@@ -66,7 +66,7 @@ type Decision struct {
 	Days     int       // days this line supplies; 0 when not computable
 	OnHand   int       // days of the same generic on hand before this line (when days_supply ran)
 	Limit    int       // the days-supply limit applied; 0 when days_supply did not run
-	Findings []Finding // every non-allow finding, in RULES.md's order; nil when allowed
+	Findings []Finding // every non-allow finding, in the order of docs/rules.md; nil when allowed
 }
 
 // Finding is one rule that fired on a line.
@@ -270,7 +270,7 @@ func Decide(l Line, card *Card, b Basket, h History, lim Limits, deny func(cardN
 	return d
 }
 
-// Return describes one returned line (RULES.md cash_refund).
+// Return describes one returned line (docs/rules.md, cash_refund).
 type Return struct {
 	PaidBy   string // "insurance" or "cash": how the original line was paid
 	RefundTo string // "fund" or "cash"
@@ -390,7 +390,7 @@ func burst(self string, seen []CardSeen, most int, window time.Duration, now tim
 }
 
 // LineDays returns the days qty packs of it supply: ⌈qty × pack_units ÷
-// daily_units⌉ (RULES.md days_supply), so a part of a day counts as a day.
+// daily_units⌉ (docs/rules.md, days_supply), so a part of a day counts as a day.
 // It returns 0 when qty, pack_units or daily_units is not positive. An
 // absurd quantity saturates at math.MaxInt instead of wrapping, so it is
 // refused rather than allowed.

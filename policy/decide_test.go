@@ -62,7 +62,7 @@ func buy(t *testing.T, hist *[]Purchase, it Item, qty int, at time.Time) Decisio
 	return d
 }
 
-// TestDecide_workedExample reproduces RULES.md's worked example.
+// TestDecide_workedExample reproduces the worked example of docs/rules.md.
 func TestDecide_workedExample(t *testing.T) {
 	var hist []Purchase
 	steps := []struct {
@@ -170,7 +170,7 @@ func metHist(onHand, at int) []Purchase {
 
 func withCourse(it Item, c Course) Item { it.Course = c; return it }
 
-// TestDecide_order checks which rule decides, in RULES.md's order.
+// TestDecide_order checks which rule decides, in the order of docs/rules.md.
 func TestDecide_order(t *testing.T) {
 	covered := func(it Item) *Item { it.Covered = true; return &it }
 	nonDrug := func(c Category) *Item { it := shampoo; it.Category = c; return &it }
@@ -361,7 +361,7 @@ func TestDecide_noCard(t *testing.T) {
 }
 
 // TestDecide_manyFindings checks that the most severe finding decides, the
-// first in RULES.md's order among equals, and that every finding is kept.
+// first in the order of docs/rules.md among equals, and that every finding is kept.
 func TestDecide_manyFindings(t *testing.T) {
 	lim := DefaultLimits()
 	lim.Hours = &Hours{"08:00", "09:00"}
@@ -388,7 +388,7 @@ func TestDecide_manyFindings(t *testing.T) {
 }
 
 // TestDecide_limitsFailClosed checks settings a hand-built Limits could
-// carry: required rules ignore Off, a severity RULES.md does not allow is
+// carry: required rules ignore Off, a severity docs/rules.md does not allow is
 // ignored, and unreadable hours or expiry dates hold or block.
 func TestDecide_limitsFailClosed(t *testing.T) {
 	lim := DefaultLimits()

@@ -5,10 +5,11 @@
 // It is pure: no files, network, storage or clocks. The caller passes the
 // line, the card, the rest of the basket, the history the ledger index
 // returns for this card and till (History), the region's Limits and the
-// time, and gets a Decision: every finding of RULES.md's fifteen rules
+// time, and gets a Decision: every finding of the fifteen rules of docs/rules.md
 // (Rules lists them with their ids, severities and sources; each rule's
-// doc comment cites its seed lines, seeds/<file>:<line>), the most severe
-// deciding (block > hold > flag; RULES.md's order between equals), each
+// doc comment cites its source lines, <document>:<line>, which
+// docs/rules.md quotes), the most severe
+// deciding (block > hold > flag; the order of docs/rules.md between equals), each
 // with a reason the cashier reads in Chinese with English beside it and
 // the numbers behind it. A hold can be overridden by a pharmacist
 // (Overridable); a block cannot. Returns are decided by DecideReturn.

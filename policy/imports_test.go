@@ -11,7 +11,7 @@ import (
 )
 
 // TestImports_pure enforces that policy does no I/O and stays below the
-// layers that use it (STYLE.md): its non-test files import only these
+// layers that use it (docs/README.md, Conventions): its non-test files import only these
 // standard packages.
 func TestImports_pure(t *testing.T) {
 	allowed := map[string]bool{

@@ -1,6 +1,6 @@
 package policy
 
-// Category is what kind of goods an item is (RULES.md, Catalogue).
+// Category is what kind of goods an item is (docs/rules.md, Catalogue).
 type Category string
 
 // Categories. Only drugs and devices can be paid by insurance; everything

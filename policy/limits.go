@@ -2,7 +2,7 @@ package policy
 
 import "time"
 
-// Limits are the settings in force for one region: RULES.md's defaults
+// Limits are the settings in force for one region: the defaults of docs/rules.md
 // (DefaultLimits), changed per region by the policy file or the bureau's
 // bundle (Policy.Limits). A zero setting fails closed (a 0-day limit allows
 // nothing, 0 burst cards holds every card) rather than switching a rule
@@ -16,7 +16,7 @@ type Limits struct {
 	BurstCards  int                // card_burst: more than this many distinct cards …
 	BurstWindow time.Duration      // … within this window before now (4 in 10 minutes)
 	Hours       *Hours             // off_hours: registered opening hours; nil = no limit
-	Severity    map[RuleID]Verdict // per-rule severity where RULES.md allows a change (trace_missing: block)
+	Severity    map[RuleID]Verdict // per-rule severity where docs/rules.md allows a change (trace_missing: block)
 	Off         map[RuleID]bool    // rules switched off (never non_drug or not_covered)
 }
 
@@ -27,7 +27,7 @@ type Hours struct {
 	Open, Close string
 }
 
-// DefaultLimits returns RULES.md's defaults: 7 days acute, 15 chronic, 84
+// DefaultLimits returns the defaults of docs/rules.md: 7 days acute, 15 chronic, 84
 // for a long prescription (000_ff44986620f61bf1.txt:29); 5 drugs on a
 // prescription (002_0b440fc10f5ecba8.txt:981); 2 packs of an ephedrine
 // compound per sale; more than 4 cards in 10 minutes; no opening hours.
@@ -57,7 +57,7 @@ func (l *Limits) forLine(c Course, longRx bool) int {
 func (l *Limits) on(id RuleID) bool { return id.required() || !l.Off[id] }
 
 // verdict is a rule's severity under these limits: the region's override
-// where RULES.md allows it, else the default.
+// where docs/rules.md allows it, else the default.
 func (l *Limits) verdict(id RuleID) Verdict {
 	if v, ok := l.Severity[id]; ok && id.allows(v) {
 		return v
@@ -77,7 +77,7 @@ type Policy struct {
 	Deny    map[string]bool // card numbers on the deny list
 }
 
-// DefaultPolicy returns RULES.md's defaults for every region and an empty
+// DefaultPolicy returns the defaults of docs/rules.md for every region and an empty
 // deny list: what a till enforces before any policy file or bundle.
 func DefaultPolicy() *Policy {
 	return &Policy{

@@ -14,7 +14,7 @@ import (
 // LoadPolicy reads a policy file: JSON, the same bytes that travel inside
 // the bureau's signed bundle. It is strict: an unknown key, a repeated
 // key, a value of the wrong type or an impossible value (a negative or zero
-// day limit, an unknown rule, a severity RULES.md does not allow for the
+// day limit, an unknown rule, a severity docs/rules.md does not allow for the
 // rule, switching off non_drug or not_covered, a bad clock time…) fails
 // the load. The error wraps ErrPolicy and lists every problem at once, each
 // with its JSON path, so one round of fixes is enough.
@@ -24,7 +24,7 @@ import (
 //
 //	{
 //	  "version": "…",                   required
-//	  "default": { limits },            over RULES.md's defaults
+//	  "default": { limits },            over the defaults of docs/rules.md
 //	  "regions": { "330100": { limits } },   each over "default"
 //	  "deny":    [ "card number", … ]
 //	}

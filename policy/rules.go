@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// Verdict is what happens to a line (RULES.md: block, hold, flag).
+// Verdict is what happens to a line (docs/rules.md: block, hold, flag).
 type Verdict string
 
 // Verdicts. The strings are those of the feed's line decisions.
@@ -34,8 +34,9 @@ func (v Verdict) rank() int {
 // tests name it. Renaming one is a protocol change.
 type RuleID string
 
-// The fifteen rules of RULES.md, in its order, with the seed lines each
-// rests on (seeds/<file>:<line>, beside RULES.md). The words in brackets are
+// The fifteen rules of docs/rules.md, in its order, with the source lines
+// each rests on (<document>:<line>; docs/rules.md names each document and
+// quotes the passage). The words in brackets are
 // what the cited line says.
 const (
 	// RuleNonDrug: daily goods, health food, cosmetics, food, tonics and
@@ -147,7 +148,7 @@ const (
 	RuleCashRefund RuleID = "cash_refund"
 )
 
-// ruleOrder lists the rules in RULES.md's order: the order of Rules(), of
+// ruleOrder lists the rules in the order of docs/rules.md: the order of Rules(), of
 // a decision's findings, and the tie-break between equally severe findings.
 func ruleOrder() [15]RuleID {
 	return [15]RuleID{
@@ -171,7 +172,7 @@ type RuleInfo struct {
 	Required bool
 }
 
-// Rules returns every rule in RULES.md's order. The slice is new on every
+// Rules returns every rule in the order of docs/rules.md. The slice is new on every
 // call; callers may keep or change it.
 func Rules() []RuleInfo {
 	order := ruleOrder()
@@ -246,7 +247,7 @@ func (id RuleID) Info() (RuleInfo, bool) {
 	return r, true
 }
 
-// severity is the rule's default verdict (RULES.md table). An unknown rule
+// severity is the rule's default verdict (docs/rules.md's table). An unknown rule
 // blocks: fail closed.
 func (id RuleID) severity() Verdict {
 	switch id {

@@ -181,7 +181,7 @@ func Run(ctx context.Context, o Opts) error {
 	return nil
 }
 
-// scene is the narrated counter scene of SPEC.md §2.
+// scene is the narrated counter scene that README describes for `make run`.
 type scene struct {
 	out     io.Writer
 	till    *agent.Till

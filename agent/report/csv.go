@@ -18,12 +18,16 @@ func WriteCSV(w io.Writer, r *Report) error {
 	rows := [][]string{
 		{"section", "pharmacy", "till", "from", "to", "generated", "records", "undecoded"},
 		{"period", r.Pharmacy, r.Till, r.Period.FromDate(), r.Period.ToDate(), ts(r.Generated), strconv.Itoa(r.Records), strconv.Itoa(r.Undecoded)},
-		{"section", "count", "total_fen", "insurance_fen", "cash_fen", "attempts"},
-		{"sales", strconv.Itoa(r.Sales.Count), fen(r.Sales.TotalFen), fen(r.Sales.InsuranceFen), fen(r.Sales.CashFen), strconv.Itoa(r.Attempts)},
+		{"section", "count", "total_fen", "insurance_fen", "cash_fen", "attempts", "stopped", "flagged"},
+		{"sales", strconv.Itoa(r.Sales.Count), fen(r.Sales.TotalFen), fen(r.Sales.InsuranceFen), fen(r.Sales.CashFen), strconv.Itoa(r.Attempts), strconv.Itoa(len(r.Stopped)), strconv.Itoa(r.Flagged)},
 		{"section", "rule", "title_zh", "title_en", "block", "hold", "flag", "total"},
 	}
 	for _, c := range r.Rules {
 		rows = append(rows, []string{"rule", c.Rule, c.TitleZH, c.TitleEN, strconv.Itoa(c.Block), strconv.Itoa(c.Hold), strconv.Itoa(c.Flag), strconv.Itoa(c.Total())})
+	}
+	rows = append(rows, []string{"section", "seq", "at", "barcode", "name", "rule", "decision", "reason_zh", "reason_en", "cashier", "card", "released_by"})
+	for _, x := range r.Stopped {
+		rows = append(rows, []string{"stopped", seq(x.Seq), ts(x.At), x.Barcode, x.Name, x.Rule, x.Decision, x.ReasonZH, x.ReasonEN, x.Cashier, x.Card, x.ReleasedBy})
 	}
 	rows = append(rows, []string{"section", "seq", "at", "pharmacist", "reason", "card", "barcode", "name", "rule", "ref"})
 	for _, o := range r.Overrides {

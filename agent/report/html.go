@@ -6,6 +6,8 @@ import (
 	"html/template"
 	"io"
 	"time"
+
+	"github.com/tillguard/tillguard/sync/feed"
 )
 
 //go:embed templates/report.html
@@ -15,11 +17,21 @@ var templates embed.FS
 // share them so money and times read the same everywhere.
 func Funcs() template.FuncMap {
 	return template.FuncMap{
-		"yuan": Yuan,
-		"pct":  func(f float64) string { return fmt.Sprintf("%.1f%%", f*100) },
-		"ts":   func(t time.Time) string { return t.Format("2006-01-02 15:04:05") },
-		"dur":  Duration,
+		"yuan":      Yuan,
+		"pct":       func(f float64) string { return fmt.Sprintf("%.1f%%", f*100) },
+		"ts":        func(t time.Time) string { return t.Format("2006-01-02 15:04:05") },
+		"dur":       Duration,
+		"verdictZH": func(d string) string { return verdictWords[d][0] },
+		"verdictEN": func(d string) string { return verdictWords[d][1] },
 	}
+}
+
+// verdictWords name a line's decision for the owner, Chinese and English.
+var verdictWords = map[string][2]string{
+	feed.Allow: {"允许", "allowed"},
+	feed.Block: {"拦截", "blocked"},
+	feed.Hold:  {"待药师审核", "held for the pharmacist"},
+	feed.Flag:  {"提示", "flagged"},
 }
 
 // Yuan writes fen as yuan: 1234 → ¥12.34.

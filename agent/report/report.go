@@ -71,9 +71,13 @@ type Report struct {
 	Records   int // records in the period
 	Undecoded int // records in the period that could not be read (none, in a sound ledger)
 
-	Sales     Sales
-	Attempts  int         // lines decided other than allow: block, hold or flag
-	Rules     []RuleCount // every known rule in RULES.md's order, then any other ids seen
+	Sales Sales
+	// Attempts is the lines decided other than allow (block, hold or
+	// flag), each once however often it was re-decided (Lines).
+	Attempts  int
+	Flagged   int         // of Attempts, the lines flagged: they went through
+	Rules     []RuleCount // every known rule in the order of docs/rules.md, then any other ids seen
+	Stopped   []Event     // the lines blocked or held, in ledger order
 	Overrides []Override
 	Returns   []Return
 	DenyHits  []Event // lines refused because the card is on the deny list
@@ -112,14 +116,21 @@ func (c RuleCount) Total() int { return c.Block + c.Hold + c.Flag }
 // Event is one line decided other than allow.
 type Event struct {
 	Seq      uint64
+	ID       string // of the record: an override's Ref names a hold's
 	At       time.Time
 	Card     string // masked
+	Cashier  string // "" when the record names none
 	Barcode  string
 	Name     string
 	Rule     string
+	TitleZH  string // the rule's title; "" for a rule this build does not know
+	TitleEN  string
 	Decision string
 	ReasonZH string
 	ReasonEN string
+	// ReleasedBy is the pharmacist who released a held line; "" if none
+	// did (within the records read).
+	ReleasedBy string
 }
 
 // Override is a pharmacist's release of a held line.
@@ -185,6 +196,10 @@ type builder struct {
 	rules map[string]*RuleCount
 	order []string
 	down  map[string]*Gap // device → the gap it is in
+	lines *Lines
+	// released maps the first record of a held line to the pharmacist
+	// who released it.
+	released map[string]string
 }
 
 func newBuilder(p Period, now time.Time) *builder {
@@ -193,6 +208,9 @@ func newBuilder(p Period, now time.Time) *builder {
 		now:   now,
 		rules: map[string]*RuleCount{},
 		down:  map[string]*Gap{},
+		lines: NewLines(),
+
+		released: map[string]string{},
 	}
 	for _, info := range policy.Rules() {
 		id := string(info.ID)
@@ -220,6 +238,12 @@ func (b *builder) add(e ledger.Entry) {
 	if r.Kind == feed.KindDevice && r.Device != nil && at.Before(b.r.Period.To) {
 		b.device(r, at)
 	}
+	// Every record passes Lines, so that a re-decision in the period of a
+	// line first recorded before it is known as one.
+	decided := b.lines.Decided(&r)
+	if r.Kind == feed.KindOverride && r.Ref != "" {
+		b.released[b.lines.First(r.Ref)] = r.Pharmacist
+	}
 	if !b.r.Period.contains(at) {
 		return
 	}
@@ -239,19 +263,9 @@ func (b *builder) add(e ledger.Entry) {
 			b.r.Sales.CashFen += r.Payment.CashFen
 			b.r.Sales.TotalFen += r.Payment.InsuranceFen + r.Payment.CashFen
 		}
-	case feed.KindBlocked:
-		for _, l := range r.Lines {
-			if l.Decision == feed.Allow || l.Decision == "" {
-				continue
-			}
-			b.count(l.Rule, l.Decision)
-			b.r.Attempts++
-			if l.Rule == string(policy.RuleCardBlocked) || slices.Contains(l.Flags, string(policy.RuleCardBlocked)) {
-				b.r.DenyHits = append(b.r.DenyHits, Event{
-					Seq: e.Seq, At: at, Card: card, Barcode: l.Barcode, Name: l.Name,
-					Rule: l.Rule, Decision: l.Decision, ReasonZH: l.ReasonZH, ReasonEN: l.ReasonEN,
-				})
-			}
+	case feed.KindBlocked, feed.KindFlagged:
+		for _, l := range decided {
+			b.decided(e, r, at, card, l)
 		}
 	case feed.KindOverride:
 		o := Override{Seq: e.Seq, At: at, Pharmacist: r.Pharmacist, Reason: r.Reason, Card: card, Ref: r.Ref}
@@ -279,7 +293,27 @@ func (b *builder) add(e ledger.Entry) {
 	}
 }
 
-func (b *builder) count(rule, decision string) {
+// decided counts one line decided other than allow and lists it where
+// it belongs: stopped, a deny-list hit.
+func (b *builder) decided(e ledger.Entry, r feed.Record, at time.Time, card string, l feed.Line) {
+	c := b.count(l.Rule, l.Decision)
+	b.r.Attempts++
+	ev := Event{
+		Seq: e.Seq, ID: r.ID, At: at, Card: card, Cashier: r.Cashier, Barcode: l.Barcode, Name: l.Name,
+		Rule: l.Rule, TitleZH: c.TitleZH, TitleEN: c.TitleEN,
+		Decision: l.Decision, ReasonZH: l.ReasonZH, ReasonEN: l.ReasonEN,
+	}
+	if Stops(l.Decision) {
+		b.r.Stopped = append(b.r.Stopped, ev)
+	} else {
+		b.r.Flagged++
+	}
+	if l.Rule == string(policy.RuleCardBlocked) || slices.Contains(l.Flags, string(policy.RuleCardBlocked)) {
+		b.r.DenyHits = append(b.r.DenyHits, ev)
+	}
+}
+
+func (b *builder) count(rule, decision string) *RuleCount {
 	if rule == "" {
 		rule = "(none)"
 	}
@@ -297,6 +331,7 @@ func (b *builder) count(rule, decision string) {
 	default:
 		c.Flag++
 	}
+	return c
 }
 
 // device follows one device's state; a gap runs from leaving connected to
@@ -343,6 +378,12 @@ func (b *builder) finish() *Report {
 		delete(b.down, name)
 	}
 	slices.SortStableFunc(b.r.Gaps, func(x, y Gap) int { return x.From.Compare(y.From) })
+	// An override may come after the period: every record was read.
+	for i, ev := range b.r.Stopped {
+		if ev.Decision == feed.Hold && ev.ID != "" {
+			b.r.Stopped[i].ReleasedBy = b.released[ev.ID]
+		}
+	}
 	for _, id := range b.order {
 		b.r.Rules = append(b.r.Rules, *b.rules[id])
 	}
@@ -358,4 +399,14 @@ func (r *Report) Blocked() []RuleCount {
 		}
 	}
 	return out
+}
+
+// StoppedNewest is the last n stopped lines, newest first, and how many
+// more there are: the dashboard shows a bounded list.
+func (r *Report) StoppedNewest(n int) (newest []Event, more int) {
+	k := min(n, len(r.Stopped))
+	for i := len(r.Stopped) - 1; i >= len(r.Stopped)-k; i-- {
+		newest = append(newest, r.Stopped[i])
+	}
+	return newest, len(r.Stopped) - k
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -334,5 +335,246 @@ func TestBuild_undecodable(t *testing.T) {
 	}
 	if r.Undecoded != 1 || r.Records != 1 {
 		t.Errorf("undecoded, records = %d, %d; want 1, 1", r.Undecoded, r.Records)
+	}
+}
+
+// redecided is a record of a line re-decided with another verdict or
+// rule: its Ref names the line's earlier record (agent/session).
+func redecided(when, ref, rule, decision string) feed.Record {
+	r := blocked(when, rule, decision)
+	r.Ref = ref
+	return r
+}
+
+// withID gives a record the id the ledger would.
+func withID(r feed.Record, id string) feed.Record {
+	r.ID = id
+	return r
+}
+
+func TestBuild_lineCountsOnce(t *testing.T) {
+	day := "2025-03-10"
+	p, _ := ParsePeriod(day, day, cst)
+	tests := []struct {
+		name     string
+		recs     []feed.Record
+		attempts int
+		rules    map[string][3]int
+		stopped  []string // rules of the stopped lines, in order
+	}{
+		{
+			name: "a re-decision with another rule is not counted again",
+			recs: []feed.Record{
+				withID(blocked(at(day, "09:00"), "rx_required", "hold"), "r1"),
+				redecided(at(day, "09:01"), "r1", "trace_missing", "hold"),
+				redecided(at(day, "09:02"), "r1", "days_supply", "block"),
+			},
+			attempts: 1,
+			rules:    map[string][3]int{"rx_required": {0, 1, 0}, "trace_missing": {}, "days_supply": {}},
+			stopped:  []string{"rx_required"},
+		},
+		{
+			name: "a chain through a re-decision is one line",
+			recs: []feed.Record{
+				withID(blocked(at(day, "09:00"), "rx_required", "hold"), "r1"),
+				withID(redecided(at(day, "09:01"), "r1", "trace_missing", "hold"), "r2"),
+				redecided(at(day, "09:02"), "r2", "days_supply", "block"),
+			},
+			attempts: 1,
+			rules:    map[string][3]int{"rx_required": {0, 1, 0}},
+			stopped:  []string{"rx_required"},
+		},
+		{
+			name: "a line first recorded the day before counts that day",
+			recs: []feed.Record{
+				withID(blocked(at("2025-03-09", "23:59"), "non_drug", "block"), "r1"),
+				redecided(at(day, "00:01"), "r1", "card_blocked", "block"),
+			},
+			attempts: 0,
+			rules:    map[string][3]int{"non_drug": {}, "card_blocked": {}},
+		},
+		{
+			name: "a refused return refers to a sale: it counts",
+			recs: []feed.Record{
+				withID(sale(at(day, "09:00"), 100, 0), "s1"),
+				redecided(at(day, "10:00"), "s1", "cash_refund", "block"),
+			},
+			attempts: 1,
+			rules:    map[string][3]int{"cash_refund": {1, 0, 0}},
+			stopped:  []string{"cash_refund"},
+		},
+		{
+			name: "flagged lines are counted, not stopped",
+			recs: []feed.Record{
+				blocked(at(day, "09:00"), "manual_entry", "flag"),
+				blocked(at(day, "09:01"), "non_drug", "block"),
+				blocked(at(day, "09:02"), "rx_required", "hold"),
+			},
+			attempts: 3,
+			rules:    map[string][3]int{"manual_entry": {0, 0, 1}, "non_drug": {1, 0, 0}, "rx_required": {0, 1, 0}},
+			stopped:  []string{"non_drug", "rx_required"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Build(source(t, tt.recs...), p, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Attempts != tt.attempts {
+				t.Errorf("attempts = %d, want %d", r.Attempts, tt.attempts)
+			}
+			for id, want := range tt.rules {
+				c := ruleCount(r, id)
+				if got := [3]int{c.Block, c.Hold, c.Flag}; got != want {
+					t.Errorf("rule %s = %v, want %v", id, got, want)
+				}
+			}
+			var got []string
+			for _, ev := range r.Stopped {
+				got = append(got, ev.Rule)
+			}
+			if strings.Join(got, ",") != strings.Join(tt.stopped, ",") {
+				t.Errorf("stopped = %v, want %v", got, tt.stopped)
+			}
+			if r.Flagged+len(r.Stopped) != r.Attempts {
+				t.Errorf("flagged %d + stopped %d != attempts %d", r.Flagged, len(r.Stopped), r.Attempts)
+			}
+		})
+	}
+}
+
+// TestLines_bounded: Lines forgets the oldest ids past its bound, and
+// still knows the newest.
+func TestLines_bounded(t *testing.T) {
+	s := NewLines()
+	for i := range rememberIDs + 10 {
+		s.Decided(&feed.Record{Kind: feed.KindBlocked, ID: fmt.Sprint("r", i)})
+	}
+	if len(s.first) != rememberIDs {
+		t.Errorf("remembers %d ids, want %d", len(s.first), rememberIDs)
+	}
+	line := []feed.Line{{Decision: feed.Block, Rule: "non_drug"}}
+	if got := s.Decided(&feed.Record{Kind: feed.KindBlocked, Ref: fmt.Sprint("r", rememberIDs+9), Lines: line}); got != nil {
+		t.Errorf("a re-decision of the newest record counted: %v", got)
+	}
+	if got := s.Decided(&feed.Record{Kind: feed.KindBlocked, Ref: "r0", Lines: line}); len(got) != 1 {
+		t.Errorf("a record naming a forgotten id = %v, want it counted", got)
+	}
+}
+
+// TestStopped_listed: the stopped list carries when, what, the rule and
+// its title, the reason, the cashier and who released a hold, in the
+// HTML and the CSV; the dashboard's bound takes the newest first.
+func TestStopped_listed(t *testing.T) {
+	day := "2025-03-10"
+	p, _ := ParsePeriod(day, day, cst)
+	hold := withID(blocked(at(day, "09:00"), "rx_required", "hold"), "h1")
+	hold.Lines[0].Name, hold.Lines[0].Barcode, hold.Lines[0].ReasonZH = "阿莫西林胶囊", "6937215000782", "处方药需凭处方"
+	hold.Cashier = "c07"
+	block := blocked(at(day, "09:05"), "non_drug", "block")
+	block.Lines[0].ReasonZH = "非药品不能用医保支付"
+	recs := []feed.Record{
+		hold, block,
+		{Kind: feed.KindOverride, At: at(day, "09:06"), Pharmacist: "药师李", Reason: "纸质处方", Ref: "h1"},
+		blocked(at(day, "09:07"), "manual_entry", "flag"),
+	}
+	r, err := Build(source(t, recs...), p, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Stopped) != 2 {
+		t.Fatalf("stopped = %+v, want the hold and the block", r.Stopped)
+	}
+	h := r.Stopped[0]
+	if h.Cashier != "c07" || h.ReleasedBy != "药师李" || h.TitleZH != "处方药无处方" || h.Card != "A1234****" {
+		t.Errorf("held line = %+v", h)
+	}
+	// Released after a re-decision: the override names the re-decision's
+	// record, the list shows the line's first.
+	held := withID(blocked(at(day, "10:00"), "rx_required", "hold"), "h2")
+	again := withID(redecided(at(day, "10:01"), "h2", "trace_missing", "hold"), "h3")
+	rel := feed.Record{Kind: feed.KindOverride, At: at(day, "10:02"), Pharmacist: "药师王", Reason: "处方已核", Ref: "h3"}
+	r2, err := Build(source(t, held, again, rel), p, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r2.Stopped) != 1 || r2.Stopped[0].ReleasedBy != "药师王" {
+		t.Errorf("re-decided and released: stopped = %+v, want one line released by 药师王", r2.Stopped)
+	}
+
+	newest, more := r.StoppedNewest(1)
+	if len(newest) != 1 || newest[0].Rule != "non_drug" || more != 1 {
+		t.Errorf("StoppedNewest(1) = %+v, %d; want the block and 1 more", newest, more)
+	}
+	if all, more := r.StoppedNewest(10); len(all) != 2 || all[0].Rule != "non_drug" || more != 0 {
+		t.Errorf("StoppedNewest(10) = %+v, %d", all, more)
+	}
+
+	var html bytes.Buffer
+	if err := WriteHTML(&html, r, HTMLOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`<table id="stopped">`, "阿莫西林胶囊", "6937215000782", "处方药需凭处方", "待药师审核", "药师已放行", "药师李", "c07", "非药品不能用医保支付", `<td class="n" id="stopped-count">2</td>`} {
+		if !strings.Contains(html.String(), want) {
+			t.Errorf("report HTML lacks %q", want)
+		}
+	}
+	if strings.Count(html.String(), `data-decision="flag"`) != 0 {
+		t.Error("a flagged line is listed as stopped")
+	}
+
+	var out bytes.Buffer
+	if err := WriteCSV(&out, r); err != nil {
+		t.Fatal(err)
+	}
+	cr := csv.NewReader(&out)
+	cr.FieldsPerRecord = -1
+	rows, err := cr.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stopped [][]string
+	for _, row := range rows {
+		switch row[0] {
+		case "stopped":
+			stopped = append(stopped, row)
+		case "sales":
+			if row[5] != "3" || row[6] != "2" || row[7] != "1" {
+				t.Errorf("sales row %v: want 3 attempts, 2 stopped, 1 flagged", row)
+			}
+		}
+	}
+	if len(stopped) != 2 {
+		t.Fatalf("csv stopped rows = %v, want 2", stopped)
+	}
+	if got := stopped[0]; got[3] != "6937215000782" || got[5] != "rx_required" || got[6] != "hold" || got[9] != "c07" || got[11] != "药师李" {
+		t.Errorf("csv stopped row %v", got)
+	}
+}
+
+// TestBuild_flaggedKind: a flagged line in a record of its own kind
+// counts as a flag and is not stopped, as one recorded as blocked by
+// tills before that kind; a card change's lines are not counted.
+func TestBuild_flaggedKind(t *testing.T) {
+	day := "2025-03-10"
+	p, _ := ParsePeriod(day, day, cst)
+	flagged := blocked(at(day, "09:00"), "trace_missing", "flag")
+	flagged.Kind = feed.KindFlagged
+	old := blocked(at(day, "09:01"), "manual_entry", "flag")
+	change := blocked(at(day, "09:02"), "non_drug", "block")
+	change.Kind = feed.KindCardChange
+	r, err := Build(source(t, flagged, old, change), p, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Attempts != 2 || r.Flagged != 2 || len(r.Stopped) != 0 {
+		t.Errorf("attempts %d, flagged %d, stopped %d; want 2, 2, 0", r.Attempts, r.Flagged, len(r.Stopped))
+	}
+	if c := ruleCount(r, "trace_missing"); c.Flag != 1 {
+		t.Errorf("trace_missing = %+v, want one flag", c)
+	}
+	if c := ruleCount(r, "non_drug"); c.Total() != 0 {
+		t.Errorf("non_drug = %+v: a card change's lines counted", c)
 	}
 }

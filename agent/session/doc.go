@@ -3,11 +3,18 @@
 //
 // The session turns device events into lines, asks the policy for a
 // decision on each line at once, and commits the sale to the ledger — on
-// disk, fsync'd — before it reports the checkout done. Blocked and held
-// attempts are ledger records of their own the moment they happen, so the
-// bureau and the owner see them even when the sale is voided.
+// disk, fsync'd — before it reports the checkout done. Blocked, held and
+// flagged lines are ledger records of their own the moment they are
+// decided (kinds blocked and flagged), so the bureau and the owner see
+// them even when the sale is voided.
+//
+// The buyer's card follows the reader, the basket follows the cashier
+// (card.go): a card left in the reader is the next sale's too, and a
+// different card read while a basket is open never takes the basket
+// unless the cashier confirms it (a card_change record).
 //
 // The session holds no rules: every verdict comes from package policy. It
 // holds no I/O either: the ledger and the beeper are interfaces the agent
-// wires in.
+// wires in. Its errors (errors.go) name each refusal, with a detail for
+// the API; the API's codes for them are agent/web's.
 package session

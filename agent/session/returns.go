@@ -12,7 +12,7 @@ import (
 	"github.com/tillguard/tillguard/sync/ledger"
 )
 
-// Where a return's money goes (RULES.md cash_refund).
+// Where a return's money goes (docs/rules.md, cash_refund).
 const (
 	RefundFund = "fund" // back to the insurance fund (and cash-paid lines back as cash)
 	RefundCash = "cash" // all as cash: refused for lines insurance paid
@@ -42,30 +42,22 @@ type ReturnRequest struct {
 // is on disk when Return succeeds; its trace codes may be sold again and
 // the card's days on hand shrink.
 func (s *Session) Return(req ReturnRequest) (Receipt, error) {
-	if req.Refund != RefundFund && req.Refund != RefundCash {
-		return Receipt{}, fmt.Errorf("%w: refund %q, want %q or %q", ErrInvalid, req.Refund, RefundFund, RefundCash)
-	}
-	if req.SaleID == "" || len(req.Lines) == 0 {
-		return Receipt{}, fmt.Errorf("%w: a return needs the sale id and at least one line", ErrInvalid)
-	}
-	for _, l := range req.Lines {
-		if l.Barcode == "" || l.Qty < 1 || l.Qty > maxManualQty {
-			return Receipt{}, fmt.Errorf("%w: line %q qty %d", ErrInvalid, l.Barcode, l.Qty)
-		}
+	if err := checkReturn(&req); err != nil {
+		return Receipt{}, err
 	}
 	if s.cfg.Index == nil {
-		return Receipt{}, fmt.Errorf("%w: %s (no ledger index)", ErrNotFound, req.SaleID)
+		return Receipt{}, problemf(ErrNotFound, "sale %.80q not found (no ledger index)", req.SaleID)
 	}
 	s.retMu.Lock()
 	defer s.retMu.Unlock()
 	sale, err := s.cfg.Index.Sale(req.SaleID)
 	switch {
 	case errors.Is(err, ledger.ErrNotFound):
-		return Receipt{}, fmt.Errorf("%w: %s", ErrNotFound, req.SaleID)
+		return Receipt{}, problemf(ErrNotFound, "sale %.80q not found", req.SaleID)
 	case err != nil:
 		return Receipt{}, fmt.Errorf("%w: %w", ErrPersist, err)
 	case sale.Record.Kind != feed.KindSale:
-		return Receipt{}, fmt.Errorf("%w: %s", ErrNotFound, req.SaleID)
+		return Receipt{}, problemf(ErrNotFound, "%.80q is no sale", req.SaleID)
 	}
 	lines, err := returnLines(&sale, req.Lines)
 	if err != nil {
@@ -74,7 +66,7 @@ func (s *Session) Return(req ReturnRequest) (Receipt, error) {
 	r := &feed.Record{
 		Pharmacy: s.cfg.Pharmacy, Till: s.cfg.Till, Kind: feed.KindReturn,
 		At: s.cfg.Now().Format(time.RFC3339), Ref: sale.Record.ID,
-		Card: sale.Record.Card, Cashier: req.Cashier,
+		Card: sale.Record.Card, Cashier: strings.TrimSpace(req.Cashier),
 		Payment: &feed.Payment{Method: req.Refund},
 	}
 	var refused []string
@@ -97,13 +89,37 @@ func (s *Session) Return(req ReturnRequest) (Receipt, error) {
 		if _, err := s.cfg.Ledger.Append(r); err != nil {
 			s.cfg.Log.Error("session: record refused return", "sale", sale.Record.ID, "err", err)
 		}
-		return Receipt{}, fmt.Errorf("%w: %s", ErrRefused, strings.Join(refused, "; "))
+		return Receipt{}, problemf(ErrRefused, "%s", strings.Join(refused, "; "))
 	}
 	e, err := s.cfg.Ledger.Append(r)
 	if err != nil {
 		return Receipt{}, fmt.Errorf("%w: %w", ErrPersist, err)
 	}
 	return Receipt{ID: r.ID, Seq: e.Seq}, nil
+}
+
+// checkReturn says what is wrong with the request itself, or nil.
+func checkReturn(req *ReturnRequest) error {
+	switch {
+	case req.Refund != RefundFund && req.Refund != RefundCash:
+		return problemf(ErrBadRefund, "refund %.40q, want %q or %q", req.Refund, RefundFund, RefundCash)
+	case req.SaleID == "":
+		return problemf(ErrSaleRequired, "a return needs the sale id")
+	case len(req.Lines) == 0:
+		return problemf(ErrLinesRequired, "a return needs at least one line")
+	}
+	for i, l := range req.Lines {
+		switch {
+		case l.Barcode == "":
+			return problemf(ErrBadBarcode, "line %d has no barcode", i)
+		case l.Qty < 1 || l.Qty > maxManualQty:
+			return problemf(ErrBadQty, "line %d qty %d, want 1–%d", i, l.Qty, maxManualQty)
+		}
+	}
+	if strings.TrimSpace(req.Cashier) == "" {
+		return problemf(ErrCashierRequired, "a return needs the cashier's id")
+	}
+	return nil
 }
 
 // paidBy is how policy names the way a sold line was paid.
@@ -122,7 +138,7 @@ func returnLines(sale *ledger.Sale, asked []ReturnLine) ([]feed.Line, error) {
 	for _, a := range asked {
 		portions, ok := sale.Take(a.Barcode, a.Qty)
 		if !ok {
-			return nil, fmt.Errorf("%w: sale %s has fewer than %d packs of %s left to return", ErrConflict, sale.Record.ID, a.Qty, a.Barcode)
+			return nil, problemf(ErrReturnTooMany, "sale %s has fewer than %d packs of %.40q left to return", sale.Record.ID, a.Qty, a.Barcode)
 		}
 		first := len(out)
 		for _, p := range portions {
@@ -138,11 +154,11 @@ func returnLines(sale *ledger.Sale, asked []ReturnLine) ([]feed.Line, error) {
 			out = append(out, rl)
 		}
 		if len(a.Traces) > a.Qty {
-			return nil, fmt.Errorf("%w: %d trace codes for %d packs of %s", ErrConflict, len(a.Traces), a.Qty, a.Barcode)
+			return nil, problemf(ErrTraceNotInSale, "%d trace codes for %d packs of %.40q", len(a.Traces), a.Qty, a.Barcode)
 		}
 		for _, t := range a.Traces {
 			if seen[t] || !slices.Contains(sale.OpenTraces, t) {
-				return nil, fmt.Errorf("%w: trace code %s is not an unreturned box of sale %s", ErrConflict, t, sale.Record.ID)
+				return nil, problemf(ErrTraceNotInSale, "trace code %.40q is not an unreturned box of sale %s", t, sale.Record.ID)
 			}
 			seen[t] = true
 			// The box goes on the portion from the sale line that sold it.
@@ -153,7 +169,7 @@ func returnLines(sale *ledger.Sale, asked []ReturnLine) ([]feed.Line, error) {
 				}
 			}
 			if at < 0 {
-				return nil, fmt.Errorf("%w: trace code %s was not sold as %s", ErrConflict, t, a.Barcode)
+				return nil, problemf(ErrTraceNotInSale, "trace code %.40q was not sold as %.40q", t, a.Barcode)
 			}
 			out[at].DrugTracCodg = append(out[at].DrugTracCodg, t)
 		}

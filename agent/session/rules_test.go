@@ -131,7 +131,7 @@ func TestSession_manualEntryIsFlaggedAndRecorded(t *testing.T) {
 	for _, bad := range []struct {
 		barcode string
 		qty     int
-	}{{metformin, 0}, {metformin, 1000}, {"", 1}} {
+	}{{metformin, 0}, {metformin, 1000}, {"", 1}, {"abc", 1}} {
 		if err := f.s.AddManual(bad.barcode, bad.qty); !errors.Is(err, ErrInvalid) {
 			t.Errorf("AddManual(%q, %d) = %v, want ErrInvalid", bad.barcode, bad.qty, err)
 		}
@@ -140,7 +140,7 @@ func TestSession_manualEntryIsFlaggedAndRecorded(t *testing.T) {
 	if l.Decision != "flag" || l.Rule != string(policy.RuleManualEntry) || !l.Manual {
 		t.Fatalf("manual line = %+v, want a manual_entry flag", l)
 	}
-	if r := f.led.last(t); r.Kind != feed.KindBlocked || r.Lines[0].Decision != "flag" || !r.Lines[0].Manual {
+	if r := f.led.last(t); r.Kind != feed.KindFlagged || r.Lines[0].Decision != "flag" || !r.Lines[0].Manual {
 		t.Errorf("flag record = %+v", r)
 	}
 	// A scanned box of the same product is not merged into the keyed line.
@@ -237,21 +237,23 @@ func TestSession_returnsRefused(t *testing.T) {
 		req  ReturnRequest
 		want error
 	}{
-		{"unknown refund", ReturnRequest{SaleID: rc.ID, Refund: "card", Lines: line(metformin, 1)}, ErrInvalid},
-		{"no lines", ReturnRequest{SaleID: rc.ID, Refund: RefundFund}, ErrInvalid},
-		{"qty 0", ReturnRequest{SaleID: rc.ID, Refund: RefundFund, Lines: line(metformin, 0)}, ErrInvalid},
-		{"unknown sale", ReturnRequest{SaleID: "nope", Refund: RefundFund, Lines: line(metformin, 1)}, ErrNotFound},
-		{"more than sold", ReturnRequest{SaleID: rc.ID, Refund: RefundFund, Lines: line(metformin, 2)}, ErrConflict},
-		{"not in the sale", ReturnRequest{SaleID: rc.ID, Refund: RefundFund, Lines: line(amoxicillin, 1)}, ErrConflict},
-		{"foreign trace", ReturnRequest{SaleID: rc.ID, Refund: RefundFund, Lines: line(metformin, 1, amoxTrace2)}, ErrConflict},
-		{"cash for insurance", ReturnRequest{SaleID: rc.ID, Refund: RefundCash, Lines: line(metformin, 1)}, ErrRefused},
+		{"unknown refund", ReturnRequest{SaleID: rc.ID, Refund: "card", Lines: line(metformin, 1), Cashier: "c1"}, ErrBadRefund},
+		{"no sale id", ReturnRequest{Refund: RefundFund, Lines: line(metformin, 1), Cashier: "c1"}, ErrSaleRequired},
+		{"no lines", ReturnRequest{SaleID: rc.ID, Refund: RefundFund, Cashier: "c1"}, ErrLinesRequired},
+		{"qty 0", ReturnRequest{SaleID: rc.ID, Refund: RefundFund, Lines: line(metformin, 0), Cashier: "c1"}, ErrBadQty},
+		{"no cashier", ReturnRequest{SaleID: rc.ID, Refund: RefundFund, Lines: line(metformin, 1), Cashier: " "}, ErrCashierRequired},
+		{"unknown sale", ReturnRequest{SaleID: "nope", Refund: RefundFund, Lines: line(metformin, 1), Cashier: "c1"}, ErrNotFound},
+		{"more than sold", ReturnRequest{SaleID: rc.ID, Refund: RefundFund, Lines: line(metformin, 2), Cashier: "c1"}, ErrReturnTooMany},
+		{"not in the sale", ReturnRequest{SaleID: rc.ID, Refund: RefundFund, Lines: line(amoxicillin, 1), Cashier: "c1"}, ErrReturnTooMany},
+		{"foreign trace", ReturnRequest{SaleID: rc.ID, Refund: RefundFund, Lines: line(metformin, 1, amoxTrace2), Cashier: "c1"}, ErrTraceNotInSale},
+		{"cash for insurance", ReturnRequest{SaleID: rc.ID, Refund: RefundCash, Lines: line(metformin, 1), Cashier: "c1"}, ErrRefused},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := f.led.Head()
 			_, err := f.s.Return(tt.req)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("Return = %v, want %v", err, tt.want)
+			if !errors.Is(err, tt.want) || Detail(err) == "" {
+				t.Fatalf("Return = %v (detail %q), want %v with a detail", err, Detail(err), tt.want)
 			}
 			wrote := f.led.Head() - before
 			if tt.want == ErrRefused {
@@ -265,13 +267,13 @@ func TestSession_returnsRefused(t *testing.T) {
 		})
 	}
 	// Cash back for what was paid in cash is fine; then nothing is left.
-	if _, err := f.s.Return(ReturnRequest{SaleID: rc.ID, Refund: RefundCash, Lines: line(shampoo, 1)}); err != nil {
+	if _, err := f.s.Return(ReturnRequest{SaleID: rc.ID, Refund: RefundCash, Lines: line(shampoo, 1), Cashier: "c1"}); err != nil {
 		t.Fatalf("cash refund of a cash line: %v", err)
 	}
 	if p := f.led.last(t).Payment; p.CashFen != 3990 || p.InsuranceFen != 0 {
 		t.Errorf("payment = %+v, want 3990 cash", p)
 	}
-	if _, err := f.s.Return(ReturnRequest{SaleID: rc.ID, Refund: RefundCash, Lines: line(shampoo, 1)}); !errors.Is(err, ErrConflict) {
+	if _, err := f.s.Return(ReturnRequest{SaleID: rc.ID, Refund: RefundCash, Lines: line(shampoo, 1), Cashier: "c1"}); !errors.Is(err, ErrConflict) {
 		t.Errorf("second return of the same pack = %v, want ErrConflict", err)
 	}
 }
@@ -292,7 +294,7 @@ func TestSession_returnFreesDays(t *testing.T) {
 		t.Fatalf("second pack the same day = %s, want block", d)
 	}
 	f.s.Void()
-	if _, err := f.s.Return(ReturnRequest{SaleID: rc.ID, Refund: RefundFund, Lines: []ReturnLine{{Barcode: metformin, Qty: 1}}}); err != nil {
+	if _, err := f.s.Return(ReturnRequest{SaleID: rc.ID, Refund: RefundFund, Lines: []ReturnLine{{Barcode: metformin, Qty: 1}}, Cashier: "c1"}); err != nil {
 		t.Fatal(err)
 	}
 	f.s.CardRead(card)

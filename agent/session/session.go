@@ -68,8 +68,9 @@ type Session struct {
 	cfg Config
 
 	mu      sync.Mutex
-	card    *Card
-	present bool // card in the reader (a voucher counts as present)
+	card    *Card // the buyer: the basket is this holder's
+	present bool  // the buyer's card in the reader (a voucher counts as present)
+	pending *Card // another card read while the basket is open: a change not confirmed (card.go)
 	lines   []*line
 	rxRef   string
 	longRx  bool
@@ -88,6 +89,7 @@ type line struct {
 	overridden bool   // a pharmacist released the hold
 	recID      string // id of the record of the current decision
 	logged     bool   // a record was written for the current decision
+	lastRec    string // id of the line's last record, of any decision: the next one refers back to it
 }
 
 // Notice is the last message for the cashier that is not about a line.
@@ -110,40 +112,6 @@ func New(cfg Config) *Session {
 	return &Session{cfg: cfg}
 }
 
-// CardRead puts the buyer's card on the session. A different card than the
-// one already there re-decides every line for the new buyer.
-func (s *Session) CardRead(c Card) {
-	s.mu.Lock()
-	defer s.changed()
-	defer s.mu.Unlock()
-	same := s.card != nil && s.card.No == c.No && s.card.Type == c.Type
-	s.card, s.present, s.notice = &c, true, nil
-	if !same {
-		s.redecide()
-	}
-}
-
-// CardRemoved suspends insurance payment; the basket stays until the card
-// is back, or the cashier checks out for cash or voids.
-func (s *Session) CardRemoved() {
-	s.mu.Lock()
-	defer s.changed()
-	defer s.mu.Unlock()
-	if s.card == nil || s.card.Type != feed.CardSSC {
-		return
-	}
-	s.present = false
-	s.notice = &Notice{ZH: "医保卡已拔出，医保支付暂停", EN: "Card removed: insurance payment suspended"}
-}
-
-// CardError tells the cashier a card could not be read.
-func (s *Session) CardError() {
-	s.mu.Lock()
-	defer s.changed()
-	defer s.mu.Unlock()
-	s.notice = &Notice{ZH: "读卡失败，请重新插卡", EN: "Card read failed: insert the card again"}
-}
-
 // Unreadable tells the cashier a scan could not be classified; nothing is
 // guessed into an item.
 func (s *Session) Unreadable() {
@@ -164,9 +132,8 @@ func (s *Session) Scan(c scanner.Code) {
 		s.setRx(c.Rx, false)
 	case scanner.KindVoucher:
 		// The voucher is an opaque token only the bureau can resolve; it
-		// identifies the buyer for this sale.
-		s.card, s.present = &Card{Type: feed.CardVoucher, No: c.Data}, true
-		s.redecide()
+		// identifies the buyer for this sale, as a card does.
+		s.readCard(&Card{Type: feed.CardVoucher, No: c.Data})
 	case scanner.KindTrace:
 		it, ok := s.cfg.Catalog.ByTrace(c.Trace)
 		barcode := ""
@@ -188,13 +155,15 @@ func (s *Session) Scan(c scanner.Code) {
 const maxManualQty = 999
 
 // AddManual adds a line keyed in by the cashier instead of scanned
-// (RULES.md manual_entry): qty packs of barcode, decided at once.
+// (docs/rules.md, manual_entry): qty packs of barcode, decided at once. The
+// barcode must be one the scanner would read as a product (productCode).
 func (s *Session) AddManual(barcode string, qty int) error {
-	if barcode == "" || len(barcode) > 64 {
-		return fmt.Errorf("%w: barcode must be 1–64 characters", ErrInvalid)
-	}
 	if qty < 1 || qty > maxManualQty {
-		return fmt.Errorf("%w: qty %d, want 1–%d", ErrInvalid, qty, maxManualQty)
+		return problemf(ErrBadQty, "qty %d, want 1–%d", qty, maxManualQty)
+	}
+	barcode, err := productCode(barcode)
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.changed()
@@ -215,7 +184,7 @@ func (s *Session) AddManual(barcode string, qty int) error {
 // prescription (长期处方), which raises the days-supply limit.
 func (s *Session) SetRx(ref string, long bool) error {
 	if !validRx(ref) {
-		return fmt.Errorf("%w: prescription reference %q: want RX and 6–32 characters 0-9 A-Z", ErrInvalid, ref)
+		return problemf(ErrBadRx, "prescription reference %.40q: want RX and 6–32 characters 0-9 A-Z", ref)
 	}
 	s.mu.Lock()
 	defer s.changed()
@@ -231,7 +200,7 @@ func (s *Session) setRx(ref string, long bool) {
 }
 
 // validRx is the scanner's rule for a prescription reference
-// (PROTOCOLS.md, ]Q1 "RX…"), so a typed one is held to the same.
+// (docs/devices.md, ]Q1 "RX…"), so a typed one is held to the same.
 func validRx(ref string) bool {
 	rest, ok := strings.CutPrefix(ref, "RX")
 	if !ok || len(rest) < 6 || len(rest) > 32 {
@@ -251,21 +220,24 @@ func validRx(ref string) bool {
 // record) before the line counts as released.
 func (s *Session) Override(line int, pharmacist, reason string) error {
 	pharmacist, reason = strings.TrimSpace(pharmacist), strings.TrimSpace(reason)
-	if pharmacist == "" || reason == "" {
-		return fmt.Errorf("%w: an override needs the pharmacist's id and a reason", ErrInvalid)
+	switch {
+	case pharmacist == "":
+		return problemf(ErrPharmacistRequired, "an override needs the pharmacist's id")
+	case reason == "":
+		return problemf(ErrReasonRequired, "an override needs a reason")
 	}
 	s.mu.Lock()
 	defer s.changed()
 	defer s.mu.Unlock()
 	if line < 0 || line >= len(s.lines) {
-		return fmt.Errorf("%w: line %d of %d", ErrNoLine, line, len(s.lines))
+		return problemf(ErrNoLine, "no such line %d: the basket has %d", line, len(s.lines))
 	}
 	l := s.lines[line]
 	switch {
 	case l.overridden:
-		return fmt.Errorf("%w: line %d is already released", ErrNotOverridable, line)
+		return problemf(ErrNotOverridable, "line %d is already released", line)
 	case !policy.Overridable(l.dec):
-		return fmt.Errorf("%w: line %d is %s (%s)", ErrNotOverridable, line, l.dec.Verdict, l.dec.Rule)
+		return problemf(ErrNotOverridable, "line %d is %s (%s): only a hold can be released", line, l.dec.Verdict, l.dec.Rule)
 	}
 	r := s.newRecord(feed.KindOverride)
 	fl := s.feedLine(l, "")
@@ -430,20 +402,32 @@ func (s *Session) redecide() {
 	}
 }
 
-// record writes a decision other than allow to the ledger once. A failure
-// does not weaken the decision; it is logged, and checkout will refuse
+// record writes a decision other than allow to the ledger once. A line
+// decided again differently refers back to its earlier record (Ref), so
+// that readers count the line once (agent/report.Lines). A failure does
+// not weaken the decision; it is logged, and checkout will refuse
 // insurance sales while the ledger cannot persist.
 func (s *Session) record(l *line) {
 	if l.logged || l.dec.Verdict == policy.Allow {
 		return
 	}
-	r := s.newRecord(feed.KindBlocked)
+	r := s.newRecord(recordKind(l.dec.Verdict))
 	r.Lines = []feed.Line{s.feedLine(l, "")}
+	r.Ref = l.lastRec
 	if _, err := s.cfg.Ledger.Append(r); err != nil {
 		s.cfg.Log.Error("session: record decision", "verdict", l.dec.Verdict, "rule", l.dec.Rule, "err", err)
 		return
 	}
-	l.logged, l.recID = true, r.ID
+	l.logged, l.recID, l.lastRec = true, r.ID, r.ID
+}
+
+// recordKind is the kind of the record of a decision: a flagged line goes
+// through, so its record says so rather than calling it blocked.
+func recordKind(v policy.Verdict) string {
+	if v == policy.Flag {
+		return feed.KindFlagged
+	}
+	return feed.KindBlocked
 }
 
 func (s *Session) beep(d policy.Decision) {
@@ -465,7 +449,7 @@ func (s *Session) newRecord(kind string) *feed.Record {
 		At:       s.cfg.Now().Format(time.RFC3339),
 	}
 	if s.card != nil {
-		r.Card = &feed.Card{Type: s.card.Type, No: s.card.No, Region: s.card.Region, Name: feed.MaskName(s.card.Name)}
+		r.Card = feedCard(s.card)
 	}
 	return r
 }
@@ -504,75 +488,20 @@ func (s *Session) feedLine(l *line, pay string) feed.Line {
 	return fl
 }
 
-// Receipt identifies a committed sale.
+// Receipt identifies a committed return.
 type Receipt struct {
 	ID  string `json:"id"`
 	Seq uint64 `json:"seq"`
 }
 
-// Checkout commits the sale and closes the session. Insurance pays only
-// for allowed and flagged lines; blocked lines are sold for cash with
-// "split" or "cash", and left out of an insurance-only checkout. The sale is
-// on disk when Checkout returns without error.
-func (s *Session) Checkout(method, cashier string) (Receipt, error) {
-	s.mu.Lock()
-	defer s.changed()
-	defer s.mu.Unlock()
-	if len(s.lines) == 0 {
-		return Receipt{}, fmt.Errorf("%w: the basket is empty", ErrConflict)
-	}
-	for _, l := range s.lines {
-		if l.dec.Verdict == policy.Hold && !l.overridden {
-			return Receipt{}, fmt.Errorf("%w: %s awaits the pharmacist", ErrConflict, l.barcode)
-		}
-	}
-	insurance := method == PayInsurance || method == PaySplit
-	switch {
-	case method != PayInsurance && method != PayCash && method != PaySplit:
-		return Receipt{}, fmt.Errorf("%w: unknown payment method %q", ErrConflict, method)
-	case insurance && (s.card == nil || !s.present):
-		return Receipt{}, fmt.Errorf("%w: insurance needs the card in the reader", ErrConflict)
-	}
-	r := s.newRecord(feed.KindSale)
-	r.Cashier = cashier
-	r.Payment = &feed.Payment{Method: method}
-	for _, l := range s.lines {
-		pay := PayCash
-		if insurance && l.dec.Verdict != policy.Block {
-			pay = PayInsurance
-		}
-		if method == PayInsurance && pay == PayCash {
-			continue // a blocked item does not enter the insurance sale
-		}
-		fl := s.feedLine(l, pay)
-		r.Lines = append(r.Lines, fl)
-		if pay == PayInsurance {
-			r.Payment.InsuranceFen += fl.PriceFen
-		} else {
-			r.Payment.CashFen += fl.PriceFen
-		}
-	}
-	if len(r.Lines) == 0 {
-		return Receipt{}, fmt.Errorf("%w: nothing in the basket can be paid by insurance", ErrConflict)
-	}
-	e, err := s.cfg.Ledger.Append(r)
-	if err != nil {
-		return Receipt{}, fmt.Errorf("%w: %w", ErrPersist, err)
-	}
-	s.reset()
-	return Receipt{ID: r.ID, Seq: e.Seq}, nil
-}
-
-// Void drops the basket and the card. Blocked attempts stay recorded.
+// Void drops the basket; a card still in the reader stays for the next
+// sale, and a card change waiting is dropped with the basket. Blocked
+// attempts stay recorded.
 func (s *Session) Void() {
 	s.mu.Lock()
 	defer s.changed()
 	defer s.mu.Unlock()
-	s.reset()
-}
-
-func (s *Session) reset() {
-	s.card, s.present, s.lines, s.rxRef, s.longRx, s.notice = nil, false, nil, "", false, nil
+	s.endSale()
 }
 
 func (s *Session) changed() {

@@ -163,7 +163,7 @@ func TestSession_mergesPacksUntilDaysLimit(t *testing.T) {
 	}
 }
 
-// TestSession_workedExample replays RULES.md's worked example across three
+// TestSession_workedExample replays the worked example of docs/rules.md across three
 // sales on one card: the history carries from one session to the next.
 func TestSession_workedExample(t *testing.T) {
 	f := newFixture(t)
@@ -208,8 +208,9 @@ func TestSession_checkout(t *testing.T) {
 	if sale.Lines[0].Pay != PayInsurance || sale.Lines[1].Pay != PayCash {
 		t.Errorf("lines paid %s/%s, want insurance/cash", sale.Lines[0].Pay, sale.Lines[1].Pay)
 	}
-	if v := f.s.View(); v.State != "idle" || v.Card != nil {
-		t.Errorf("after checkout the session is %+v, want idle", v)
+	// The card is still in the reader: it stays for the next sale.
+	if v := f.s.View(); v.State != "idle" || v.Card == nil || !v.Card.Present || len(v.Lines) != 0 {
+		t.Errorf("after checkout the session is %+v, want idle with the card kept", v)
 	}
 }
 
@@ -224,14 +225,22 @@ func TestSession_checkoutRefused(t *testing.T) {
 		{"card removed", func(f *fixture) { f.s.CardRead(card); f.s.Scan(product(metformin)); f.s.CardRemoved() }, PaySplit},
 		{"only blocked lines", func(f *fixture) { f.s.CardRead(card); f.s.Scan(product(shampoo)) }, PayInsurance},
 		{"unknown method", func(f *fixture) { f.s.CardRead(card); f.s.Scan(product(metformin)) }, "card"},
+		{"no cashier", func(f *fixture) { f.s.CardRead(card); f.s.Scan(product(metformin)) }, PayCash},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
 			tt.setup(f)
 			before := f.led.Head()
-			if _, err := f.s.Checkout(tt.method, "c1"); !errors.Is(err, ErrConflict) {
-				t.Fatalf("checkout = %v, want ErrConflict", err)
+			cashier, want := "c1", ErrConflict
+			switch tt.name {
+			case "unknown method":
+				want = ErrBadPayment
+			case "no cashier":
+				cashier, want = " ", ErrCashierRequired
+			}
+			if _, err := f.s.Checkout(tt.method, cashier); !errors.Is(err, want) || Detail(err) == "" {
+				t.Fatalf("checkout = %v, want %v with a detail", err, want)
 			}
 			if f.led.Head() != before {
 				t.Errorf("a refused checkout wrote %d records", f.led.Head()-before)
@@ -282,7 +291,13 @@ func TestSession_newCardRedecides(t *testing.T) {
 		t.Fatalf("after the card = %+v, want days_supply block", l)
 	}
 	other := Card{Type: feed.CardSSC, No: "B87654321", Name: "李四", Region: "330100"}
-	f.s.CardRead(other)
+	f.s.CardRead(other) // a card change: decided again only once confirmed
+	if l := f.s.View().Lines[0]; l.Decision != "block" {
+		t.Fatalf("before the change is confirmed = %+v, want still blocked for the holder", l)
+	}
+	if err := f.s.ConfirmCard("c1"); err != nil {
+		t.Fatal(err)
+	}
 	if l := f.s.View().Lines[0]; l.Decision != "allow" {
 		t.Errorf("for another buyer = %+v, want allowed", l)
 	}

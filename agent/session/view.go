@@ -6,14 +6,24 @@ import (
 )
 
 // View is the session as the till screen and POS integrations see it
-// (GET /api/session, SPEC.md §5). Names and card numbers are masked.
+// (GET /api/session, README "Pages and JSON API"). Names and card numbers are masked.
 type View struct {
-	State  string     `json:"state"` // idle or open
-	Card   *CardView  `json:"card"`
-	Lines  []LineView `json:"lines"`
-	Totals Totals     `json:"totals"`
-	RxRef  string     `json:"rx_ref,omitempty"`
-	Notice *Notice    `json:"notice,omitempty"`
+	// State is open while a sale is under way (a basket, or a card
+	// change waiting), else idle; the card in the reader shows either way.
+	State      string          `json:"state"`
+	Card       *CardView       `json:"card"`
+	CardChange *CardChangeView `json:"card_change,omitempty"` // another card read while the basket is open
+	Lines      []LineView      `json:"lines"`
+	Totals     Totals          `json:"totals"`
+	RxRef      string          `json:"rx_ref,omitempty"`
+	Notice     *Notice         `json:"notice,omitempty"`
+}
+
+// CardChangeView is a card change waiting for the cashier: the basket is
+// From's until the cashier confirms it is To's, or voids it.
+type CardChangeView struct {
+	From *CardView `json:"from"`
+	To   *CardView `json:"to"`
 }
 
 // CardView is the masked card.
@@ -57,12 +67,17 @@ func (s *Session) View() View {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := View{State: "idle", Lines: []LineView{}, RxRef: s.rxRef, Notice: s.notice}
-	if s.card != nil || len(s.lines) > 0 {
+	if len(s.lines) > 0 || s.pending != nil {
 		v.State = "open"
 	}
 	if s.card != nil {
-		no := feed.MaskCardNo(s.card.No)
-		v.Card = &CardView{Type: s.card.Type, No: no, Name: feed.MaskName(s.card.Name), Region: s.card.Region, Present: s.present}
+		v.Card = cardView(s.card, s.present)
+	}
+	if s.pending != nil {
+		v.CardChange = &CardChangeView{From: v.Card, To: cardView(s.pending, true)}
+		if v.Notice == nil {
+			v.Notice = cardChangeNotice // until it is settled, whatever else was said since
+		}
 	}
 	for _, l := range s.lines {
 		fl := s.feedLine(l, "")
@@ -80,4 +95,9 @@ func (s *Session) View() View {
 		v.Totals.TotalFen += fl.PriceFen
 	}
 	return v
+}
+
+// cardView is c masked.
+func cardView(c *Card, present bool) *CardView {
+	return &CardView{Type: c.Type, No: feed.MaskCardNo(c.No), Name: feed.MaskName(c.Name), Region: c.Region, Present: present}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -100,10 +101,62 @@ func sold(s *session.Session) string {
 	return rc.ID
 }
 
+// held puts a card and a prescription drug held for want of a
+// prescription on the session.
+func held(s *session.Session) string {
+	s.CardRead(session.Card{Type: feed.CardSSC, No: "A12345678", Name: "王小明", Region: "330100"})
+	s.Scan(scanner.Code{Kind: scanner.KindTrace, Trace: amoxTrace})
+	return ""
+}
+
+// noCard is a basket without a card.
+func noCard(s *session.Session) string {
+	s.Scan(scanner.Code{Kind: scanner.KindTrace, Trace: amoxTrace})
+	_ = s.SetRx("RX20260302A001", false)
+	return ""
+}
+
+// changed is basket with another card read after the shampoo.
+func changed(s *session.Session) string {
+	basket(s)
+	s.CardRead(session.Card{Type: feed.CardSSC, No: "B87654321", Name: "李四", Region: "330100"})
+	return ""
+}
+
+// checkErrorBody checks an error answer: the stable code of the status,
+// both messages, strings only, and nothing of the till's Go internals.
+func checkErrorBody(t *testing.T, status int, b []byte, api bool) {
+	t.Helper()
+	var e map[string]string
+	if err := json.Unmarshal(b, &e); err != nil {
+		t.Fatalf("error body %q: %v, want an object of strings", b, err)
+	}
+	row, ok := errorTable[e["error"]]
+	if !ok || row.status != status || e["message_zh"] == "" || e["message_en"] == "" || !hasHan(e["message_zh"]) {
+		t.Errorf("error body %q (status %d): want a code of the table for the status and both messages", b, status)
+	}
+	for k := range e {
+		switch k {
+		case "error", "message_zh", "message_en", "detail":
+		default:
+			t.Errorf("error body %q has field %q", b, k)
+		}
+	}
+	if leak := goInternals.FindString(string(b)); api && leak != "" {
+		t.Errorf("error body %q shows Go internals: %q", b, leak)
+	}
+}
+
+// goInternals matches what the till's Go code says of itself: package
+// prefixes, Go type names, the json package's own wording.
+var goInternals = regexp.MustCompile(`json: |Go (struct|value)|struct \{|(^|"|: )(session|web|ledger|bbolt|policy|scanner|agent|report): |cannot unmarshal|\bint64\b|\*[a-z]+\.[A-Z]|\.go:\d`)
+
 // TestAPI_everyEndpoint sends every endpoint a good request, bad JSON, an
 // unknown field, a wrong value and a wrong method, each to a fresh till.
-// Under /api/ every error is JSON {"error": "…"}; a wrong method is 405
-// with an Allow header, on the pages too.
+// Under /api/ every error is JSON {"error": code, "message_zh",
+// "message_en", "detail"?}, the code the table's for the status, with no
+// Go internals; a wrong method is 405 with an Allow header, on the pages
+// too.
 func TestAPI_everyEndpoint(t *testing.T) {
 	const (
 		jsonCT = "application/json"
@@ -120,57 +173,83 @@ func TestAPI_everyEndpoint(t *testing.T) {
 		{"session", nil, "GET", "/api/session", "", 200, jsonCT, `"state":"idle"`},
 		{"session open", basket, "GET", "/api/session", "", 200, jsonCT, `"rule":"non_drug"`},
 		{"session HEAD", nil, "HEAD", "/api/session", "", 200, jsonCT, ""},
-		{"session POST", nil, "POST", "/api/session", "{}", 405, jsonCT, "method POST not allowed"},
+		{"session POST", nil, "POST", "/api/session", "{}", 405, jsonCT, `"error":"method_not_allowed"`},
 
 		{"checkout cash", basket, "POST", "/api/session/checkout", `{"payment":"cash","cashier":"c1"}`, 200, jsonCT, `"seq":2`},
-		{"checkout bad JSON", basket, "POST", "/api/session/checkout", `{"payment":`, 400, jsonCT, "bad JSON"},
-		{"checkout empty body", basket, "POST", "/api/session/checkout", "", 400, jsonCT, "bad JSON"},
-		{"checkout not an object", basket, "POST", "/api/session/checkout", `["cash"]`, 400, jsonCT, "bad JSON"},
-		{"checkout unknown field", basket, "POST", "/api/session/checkout", `{"payment":"cash","tip":1}`, 400, jsonCT, `unknown field \"tip\"`},
+		{"checkout bad JSON", basket, "POST", "/api/session/checkout", `{"payment":`, 400, jsonCT, `"error":"bad_json"`},
+		{"checkout empty body", basket, "POST", "/api/session/checkout", "", 400, jsonCT, `"error":"bad_json"`},
+		{"checkout null", basket, "POST", "/api/session/checkout", "null", 400, jsonCT, `"error":"bad_json"`},
+		{"checkout not an object", basket, "POST", "/api/session/checkout", `["cash"]`, 400, jsonCT, `"error":"bad_json"`},
+		{"checkout wrong type", basket, "POST", "/api/session/checkout", `{"payment":1,"cashier":"c1"}`, 400, jsonCT, `"error":"wrong_type"`},
+		{"checkout unknown field", basket, "POST", "/api/session/checkout", `{"payment":"cash","cashier":"c1","tip":1}`, 400, jsonCT, `unknown field \"tip\"`},
 		{"checkout trailing data", basket, "POST", "/api/session/checkout", `{"payment":"cash"}{}`, 400, jsonCT, "trailing"},
 		{"checkout trailing brace", basket, "POST", "/api/session/checkout", `{"payment":"cash"}}`, 400, jsonCT, "trailing"},
 		{"checkout key twice", basket, "POST", "/api/session/checkout", `{"payment":"insurance","payment":"cash"}`, 400, jsonCT, `key \"payment\" given twice`},
 		{"checkout keys by case", basket, "POST", "/api/session/checkout", `{"payment":"insurance","Payment":"cash"}`, 400, jsonCT, "differ only in case"},
-		{"checkout bad payment", basket, "POST", "/api/session/checkout", `{"payment":"alipay"}`, 400, jsonCT, "payment must be"},
-		{"checkout empty basket", nil, "POST", "/api/session/checkout", `{"payment":"cash"}`, 409, jsonCT, "empty"},
+		{"checkout bad payment", basket, "POST", "/api/session/checkout", `{"payment":"alipay","cashier":"c1"}`, 400, jsonCT, `"error":"bad_payment"`},
+		{"checkout no cashier", basket, "POST", "/api/session/checkout", `{"payment":"cash"}`, 400, jsonCT, `"error":"cashier_required"`},
+		{"checkout blank cashier", basket, "POST", "/api/session/checkout", `{"payment":"cash","cashier":"  "}`, 400, jsonCT, `"error":"cashier_required"`},
+		{"checkout empty basket", nil, "POST", "/api/session/checkout", `{"payment":"cash","cashier":"c1"}`, 409, jsonCT, `"error":"empty_basket"`},
+		{"checkout nothing insurable", basket, "POST", "/api/session/checkout", `{"payment":"insurance","cashier":"c1"}`, 409, jsonCT, `"error":"nothing_insurable"`},
+		{"checkout held", held, "POST", "/api/session/checkout", `{"payment":"cash","cashier":"c1"}`, 409, jsonCT, `"error":"held_lines"`},
+		{"checkout no card", noCard, "POST", "/api/session/checkout", `{"payment":"split","cashier":"c1"}`, 409, jsonCT, `"error":"card_required"`},
+		{"checkout card changed", changed, "POST", "/api/session/checkout", `{"payment":"split","cashier":"c1"}`, 409, jsonCT, `"error":"card_changed"`},
 		{"checkout GET", nil, "GET", "/api/session/checkout", "", 405, jsonCT, "use POST"},
 
 		{"void", basket, "POST", "/api/session/void", "", 200, jsonCT, `"state":"idle"`},
 		{"void empty object", basket, "POST", "/api/session/void", "{}", 200, jsonCT, `"state":"idle"`},
-		{"void unknown field", basket, "POST", "/api/session/void", `{"all":true}`, 400, jsonCT, "unknown field"},
+		{"void unknown field", basket, "POST", "/api/session/void", `{"all":true}`, 400, jsonCT, `"error":"unknown_field"`},
+		{"void null", basket, "POST", "/api/session/void", "null", 400, jsonCT, `"error":"bad_json"`},
+		{"void array", basket, "POST", "/api/session/void", "[]", 400, jsonCT, `"error":"bad_json"`},
+		{"void bad JSON", basket, "POST", "/api/session/void", "{", 400, jsonCT, `"error":"bad_json"`},
 		{"void GET", nil, "GET", "/api/session/void", "", 405, jsonCT, "use POST"},
 
-		{"override block", basket, "POST", "/api/session/override", `{"line":0,"pharmacist":"ph1","reason":"r"}`, 409, jsonCT, "block"},
-		{"override bad JSON", basket, "POST", "/api/session/override", `{"line":"0"}`, 400, jsonCT, "bad JSON"},
-		{"override unknown field", basket, "POST", "/api/session/override", `{"line":0,"pharmacist":"ph1","reason":"r","by":"x"}`, 400, jsonCT, "unknown field"},
-		{"override no line", basket, "POST", "/api/session/override", `{"pharmacist":"ph1","reason":"r"}`, 400, jsonCT, `\"line\" is required`},
-		{"override no reason", basket, "POST", "/api/session/override", `{"line":0,"pharmacist":"ph1"}`, 400, jsonCT, "reason"},
-		{"override no such line", basket, "POST", "/api/session/override", `{"line":5,"pharmacist":"ph1","reason":"r"}`, 404, jsonCT, "no such line"},
+		{"confirm card", changed, "POST", "/api/session/confirm-card", `{"cashier":"c1"}`, 200, jsonCT, `"no":"B8765****"`},
+		{"confirm card no change", basket, "POST", "/api/session/confirm-card", `{"cashier":"c1"}`, 409, jsonCT, `"error":"no_card_change"`},
+		{"confirm card no cashier", changed, "POST", "/api/session/confirm-card", `{}`, 400, jsonCT, `"error":"cashier_required"`},
+		{"confirm card empty body", changed, "POST", "/api/session/confirm-card", ``, 400, jsonCT, `"error":"bad_json"`},
+		{"confirm card unknown field", changed, "POST", "/api/session/confirm-card", `{"cashier":"c1","to":"x"}`, 400, jsonCT, `"error":"unknown_field"`},
+		{"confirm card GET", nil, "GET", "/api/session/confirm-card", "", 405, jsonCT, "use POST"},
+
+		{"override block", basket, "POST", "/api/session/override", `{"line":0,"pharmacist":"ph1","reason":"r"}`, 409, jsonCT, `"error":"not_held"`},
+		{"override wrong type", basket, "POST", "/api/session/override", `{"line":"0"}`, 400, jsonCT, `"error":"wrong_type"`},
+		{"override unknown field", basket, "POST", "/api/session/override", `{"line":0,"pharmacist":"ph1","reason":"r","by":"x"}`, 400, jsonCT, `"error":"unknown_field"`},
+		{"override no line", basket, "POST", "/api/session/override", `{"pharmacist":"ph1","reason":"r"}`, 400, jsonCT, `"error":"line_required"`},
+		{"override no pharmacist", basket, "POST", "/api/session/override", `{"line":0,"reason":"r"}`, 400, jsonCT, `"error":"pharmacist_required"`},
+		{"override no reason", basket, "POST", "/api/session/override", `{"line":0,"pharmacist":"ph1"}`, 400, jsonCT, `"error":"reason_required"`},
+		{"override no such line", basket, "POST", "/api/session/override", `{"line":5,"pharmacist":"ph1","reason":"r"}`, 404, jsonCT, `"error":"no_such_line"`},
 		{"override GET", nil, "GET", "/api/session/override", "", 405, jsonCT, "use POST"},
 
 		{"lines", nil, "POST", "/api/session/lines", `{"barcode":"` + shampoo + `","qty":2}`, 200, jsonCT, `"manual":true`},
-		{"lines bad JSON", nil, "POST", "/api/session/lines", `{"qty":"2"}`, 400, jsonCT, "bad JSON"},
-		{"lines unknown field", nil, "POST", "/api/session/lines", `{"barcode":"1","qty":1,"price_fen":1}`, 400, jsonCT, "unknown field"},
+		{"lines wrong type", nil, "POST", "/api/session/lines", `{"barcode":1,"qty":2}`, 400, jsonCT, `field \"barcode\" must be a string`},
+		{"lines unknown field", nil, "POST", "/api/session/lines", `{"barcode":"1","qty":1,"price_fen":1}`, 400, jsonCT, `"error":"unknown_field"`},
 		{"lines qty by case", nil, "POST", "/api/session/lines", `{"barcode":"` + shampoo + `","qty":1,"QTY":999}`, 400, jsonCT, `keys \"qty\" and \"QTY\" differ only in case`},
-		{"lines too large", nil, "POST", "/api/session/lines", `{"barcode":"` + strings.Repeat("1", 70<<10) + `"}`, 413, jsonCT, "bad JSON"},
-		{"lines qty", nil, "POST", "/api/session/lines", `{"barcode":"1","qty":1000}`, 400, jsonCT, "qty"},
-		{"lines no barcode", nil, "POST", "/api/session/lines", `{"qty":1}`, 400, jsonCT, "barcode"},
+		{"lines too large", nil, "POST", "/api/session/lines", `{"barcode":"` + strings.Repeat("1", 70<<10) + `"}`, 413, jsonCT, `"error":"body_too_large"`},
+		{"lines qty", nil, "POST", "/api/session/lines", `{"barcode":"` + shampoo + `","qty":1000}`, 400, jsonCT, `"error":"bad_qty"`},
+		{"lines qty fraction", nil, "POST", "/api/session/lines", `{"barcode":"` + shampoo + `","qty":1.5}`, 400, jsonCT, `"error":"wrong_type"`},
+		{"lines no barcode", nil, "POST", "/api/session/lines", `{"qty":1}`, 400, jsonCT, `"error":"bad_barcode"`},
+		{"lines bad barcode", nil, "POST", "/api/session/lines", `{"barcode":"abc","qty":3}`, 400, jsonCT, `"error":"bad_barcode"`},
 		{"lines DELETE", nil, "DELETE", "/api/session/lines", "", 405, jsonCT, "use POST"},
 
 		{"rx", nil, "POST", "/api/session/rx", `{"ref":"RX20260302A001","long":true}`, 200, jsonCT, `"rx_ref":"RX20260302A001"`},
-		{"rx bad JSON", nil, "POST", "/api/session/rx", `{"ref":1}`, 400, jsonCT, "bad JSON"},
-		{"rx unknown field", nil, "POST", "/api/session/rx", `{"ref":"RX20260302A001","doctor":"d"}`, 400, jsonCT, "unknown field"},
-		{"rx bad ref", nil, "POST", "/api/session/rx", `{"ref":"rx-1"}`, 400, jsonCT, "prescription reference"},
+		{"rx wrong type", nil, "POST", "/api/session/rx", `{"ref":1}`, 400, jsonCT, `"error":"wrong_type"`},
+		{"rx unknown field", nil, "POST", "/api/session/rx", `{"ref":"RX20260302A001","doctor":"d"}`, 400, jsonCT, `"error":"unknown_field"`},
+		{"rx bad ref", nil, "POST", "/api/session/rx", `{"ref":"rx-1"}`, 400, jsonCT, `"error":"bad_rx"`},
 		{"rx GET", nil, "GET", "/api/session/rx", "", 405, jsonCT, "use POST"},
 
 		{"return", sold, "POST", "/api/returns", `{"sale_id":"{ID}","refund":"fund","cashier":"c1","lines":[{"barcode":"` + amoxicillin + `","qty":1,"drug_trac_codg":["` + amoxTrace + `"]}]}`, 200, jsonCT, `"seq":2`},
-		{"return cash refund", sold, "POST", "/api/returns", `{"sale_id":"{ID}","refund":"cash","lines":[{"barcode":"` + amoxicillin + `","qty":1}]}`, 409, jsonCT, "cash"},
-		{"return too many", sold, "POST", "/api/returns", `{"sale_id":"{ID}","refund":"fund","lines":[{"barcode":"` + amoxicillin + `","qty":2}]}`, 409, jsonCT, ""},
-		{"return unknown sale", nil, "POST", "/api/returns", `{"sale_id":"nope","refund":"fund","lines":[{"barcode":"1","qty":1}]}`, 404, jsonCT, "not found"},
-		{"return bad JSON", nil, "POST", "/api/returns", `{"lines":{}}`, 400, jsonCT, "bad JSON"},
-		{"return unknown field", nil, "POST", "/api/returns", `{"sale_id":"x","refund":"fund","lines":[{"barcode":"1","qty":1,"price":1}]}`, 400, jsonCT, "unknown field"},
+		{"return cash refund", sold, "POST", "/api/returns", `{"sale_id":"{ID}","refund":"cash","cashier":"c1","lines":[{"barcode":"` + amoxicillin + `","qty":1}]}`, 409, jsonCT, `"error":"return_refused"`},
+		{"return too many", sold, "POST", "/api/returns", `{"sale_id":"{ID}","refund":"fund","cashier":"c1","lines":[{"barcode":"` + amoxicillin + `","qty":2}]}`, 409, jsonCT, `"error":"return_too_many"`},
+		{"return foreign trace", sold, "POST", "/api/returns", `{"sale_id":"{ID}","refund":"fund","cashier":"c1","lines":[{"barcode":"` + amoxicillin + `","qty":1,"drug_trac_codg":["81021060000000000099"]}]}`, 409, jsonCT, `"error":"trace_not_in_sale"`},
+		{"return no cashier", sold, "POST", "/api/returns", `{"sale_id":"{ID}","refund":"fund","lines":[{"barcode":"` + amoxicillin + `","qty":1}]}`, 400, jsonCT, `"error":"cashier_required"`},
+		{"return unknown sale", nil, "POST", "/api/returns", `{"sale_id":"nope","refund":"fund","cashier":"c1","lines":[{"barcode":"1","qty":1}]}`, 404, jsonCT, `"error":"sale_not_found"`},
+		{"return no sale id", nil, "POST", "/api/returns", `{"refund":"fund","cashier":"c1","lines":[{"barcode":"1","qty":1}]}`, 400, jsonCT, `"error":"sale_id_required"`},
+		{"return no lines", nil, "POST", "/api/returns", `{"sale_id":"x","refund":"fund","cashier":"c1","lines":[]}`, 400, jsonCT, `"error":"lines_required"`},
+		{"return bad qty", nil, "POST", "/api/returns", `{"sale_id":"x","refund":"fund","cashier":"c1","lines":[{"barcode":"1","qty":0}]}`, 400, jsonCT, `"error":"bad_qty"`},
+		{"return wrong type", nil, "POST", "/api/returns", `{"lines":{}}`, 400, jsonCT, `"error":"wrong_type"`},
+		{"return unknown field", nil, "POST", "/api/returns", `{"sale_id":"x","refund":"fund","lines":[{"barcode":"1","qty":1,"price":1}]}`, 400, jsonCT, `unknown field \"price\"`},
 		{"return line keys by case", nil, "POST", "/api/returns", `{"sale_id":"x","refund":"fund","lines":[{"barcode":"1","qty":1,"Qty":9}]}`, 400, jsonCT, "differ only in case"},
-		{"return bad refund", nil, "POST", "/api/returns", `{"sale_id":"x","refund":"wechat","lines":[{"barcode":"1","qty":1}]}`, 400, jsonCT, "refund"},
+		{"return bad refund", nil, "POST", "/api/returns", `{"sale_id":"x","refund":"wechat","lines":[{"barcode":"1","qty":1}]}`, 400, jsonCT, `"error":"bad_refund"`},
 		{"return GET", nil, "GET", "/api/returns", "", 405, jsonCT, "use POST"},
 
 		{"status", nil, "GET", "/api/status", "", 200, jsonCT, `"policy":{"region":"330100","version":"v1"}`},
@@ -178,10 +257,10 @@ func TestAPI_everyEndpoint(t *testing.T) {
 
 		{"records", basket, "GET", "/api/records?from_seq=1", "", 200, jsonCT, `"kind":"blocked"`},
 		{"records past head", nil, "GET", "/api/records?from_seq=99", "", 200, jsonCT, `{"records":[]}`},
-		{"records bad from_seq", nil, "GET", "/api/records?from_seq=-1", "", 400, jsonCT, "from_seq"},
+		{"records bad from_seq", nil, "GET", "/api/records?from_seq=-1", "", 400, jsonCT, `"error":"bad_from_seq"`},
 		{"records POST", nil, "POST", "/api/records", "", 405, jsonCT, "use GET"},
 
-		{"unknown API path", nil, "GET", "/api/nothing", "", 404, jsonCT, "no such endpoint"},
+		{"unknown API path", nil, "GET", "/api/nothing", "", 404, jsonCT, `"error":"not_found"`},
 		{"events POST", nil, "POST", "/api/events", "", 405, jsonCT, "use GET"},
 
 		{"healthz", nil, "GET", "/healthz", "", 200, "text/plain", "ok"},
@@ -199,7 +278,7 @@ func TestAPI_everyEndpoint(t *testing.T) {
 		{"script", nil, "GET", "/static/till.js", "", 200, "text/javascript", "EventSource"},
 		{"no such asset", nil, "GET", "/static/nope.js", "", 404, "text/plain", ""},
 
-		{"report", basket, "GET", "/report", "", 200, htmlCT, `<tr class="" data-rule="non_drug">`},
+		{"report", basket, "GET", "/report", "", 200, htmlCT, `data-rule="non_drug"`},
 		{"report period", nil, "GET", "/report?from=2026-03-01&to=2026-03-02", "", 200, htmlCT, "2026-03-01 至 2026-03-02"},
 		{"report half period", nil, "GET", "/report?from=2026-03-01", "", 400, jsonCT, "both from and to"},
 		{"report bad date", nil, "GET", "/report?from=2026-3-1&to=2026-03-02", "", 400, jsonCT, "YYYY-MM-DD"},
@@ -236,10 +315,8 @@ func TestAPI_everyEndpoint(t *testing.T) {
 				t.Error("405 without an Allow header")
 			}
 			if resp.StatusCode >= 400 && ct == "application/json; charset=utf-8" {
-				var e map[string]string
-				if err := json.Unmarshal(b, &e); err != nil || len(e) != 1 || e["error"] == "" {
-					t.Errorf("error body %q, want {\"error\": \"…\"} only", b)
-				}
+				// The pages' own refusals (period) are not the API's.
+				checkErrorBody(t, resp.StatusCode, b, strings.HasPrefix(tt.path, "/api/") || resp.StatusCode == 405)
 			}
 			// Records are served exactly as signed, for the bureau and
 			// exports: they carry the card number (the name is masked).

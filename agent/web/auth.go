@@ -12,7 +12,7 @@ import (
 // protect asks for the owner's password when one is set (the interface
 // is then reachable beyond this machine) on everything but /healthz, from
 // every client but this machine's own: the cashier's screen on the till
-// needs none (SPEC.md §5). The password is checked by internal/password,
+// needs none (README, "Pages and JSON API"). The password is checked by internal/password,
 // as the bureau's console checks its own: a client that gives
 // password.MaxFailures wrong ones is locked out for password.Lockout
 // (429), and only one bcrypt runs at a time, so guessers from many

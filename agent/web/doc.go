@@ -1,4 +1,4 @@
-// Package web serves the till's local HTTP interface (SPEC.md §5): the JSON
+// Package web serves the till's local HTTP interface (README, "Pages and JSON API"): the JSON
 // API that the till screen and existing POS software drive a session with,
 // the cashier's screen (/till, updated over Server-Sent Events at
 // /api/events), the owner's dashboard (/), the self-inspection report

@@ -367,7 +367,7 @@ func TestAuth_oneCheckAtATime(t *testing.T) {
 func TestAPI_blockedNotRecorded(t *testing.T) {
 	srv, s, led := newServer(t)
 	led.fail = errors.New("no space left on device")
-	code, body := do(t, "POST", srv.URL+"/api/session/lines", `{"barcode":"6900000000000","qty":1}`)
+	code, body := do(t, "POST", srv.URL+"/api/session/lines", `{"barcode":"6900000000007","qty":1}`)
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "blocked attempt was not recorded") {
 		t.Errorf("blocked line on a failing ledger = %d %s, want 503 naming the unrecorded attempt", code, body)
 	}
@@ -386,7 +386,7 @@ func TestAPI_blockedNotRecorded(t *testing.T) {
 	if len(led.recs) == 0 {
 		t.Error("the blocked attempt was not recorded once the ledger could write")
 	}
-	if code, body := do(t, "POST", srv.URL+"/api/session/lines", `{"barcode":"6900000000001","qty":1}`); code != 200 {
+	if code, body := do(t, "POST", srv.URL+"/api/session/lines", `{"barcode":"6900000000014","qty":1}`); code != 200 {
 		t.Errorf("blocked line on a sound ledger = %d %s, want 200", code, body)
 	}
 }
@@ -403,14 +403,14 @@ func TestAPI_notPersistedSays(t *testing.T) {
 		{"insurance", "the insurance sale was not made", "cash"},
 		{"split", "the sale was not made", "insurance"},
 	} {
-		code, body := do(t, "POST", srv.URL+"/api/session/checkout", `{"payment":"`+tt.payment+`"}`)
+		code, body := do(t, "POST", srv.URL+"/api/session/checkout", `{"payment":"`+tt.payment+`","cashier":"c1"}`)
 		if code != http.StatusServiceUnavailable || !strings.Contains(body, tt.want) || strings.Contains(body, tt.not) {
 			t.Errorf("%s checkout on a failing ledger = %d %s, want 503 %q without %q", tt.payment, code, body, tt.want, tt.not)
 		}
 	}
 	// The ledger's own reason, when it gives one, is what the cashier reads.
 	led.fail = &session.Refusal{Reason: "磁盘空间不足，暂停医保销售 / low disk: no insurance sale"}
-	if code, body := do(t, "POST", srv.URL+"/api/session/checkout", `{"payment":"insurance"}`); code != 503 || !strings.Contains(body, "low disk") {
+	if code, body := do(t, "POST", srv.URL+"/api/session/checkout", `{"payment":"insurance","cashier":"c1"}`); code != 503 || !strings.Contains(body, "low disk") {
 		t.Errorf("refused checkout = %d %s, want the ledger's reason", code, body)
 	}
 }

@@ -1,79 +1,130 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tillguard/tillguard/agent/report"
+	"github.com/tillguard/tillguard/sync/feed"
+	"github.com/tillguard/tillguard/sync/ledger"
 )
 
-// Metrics counts the session's decisions for GET /metrics. Its zero value
-// is not ready: use NewMetrics.
+// Metrics serves the decision series of GET /metrics: the lines decided
+// other than allow, counted from the ledger, and the latency of every
+// policy call. Its zero value is not ready: use NewMetrics.
 type Metrics struct {
-	mu        sync.Mutex
-	decisions map[decisionKey]uint64
-	buckets   []float64 // upper bounds, seconds
-	counts    []uint64  // per bucket, not cumulative; last is +Inf
-	sum       float64
-	n         uint64
+	lat   latency
+	lines lineCounts
 }
 
-type decisionKey struct{ verdict, rule string }
+// NewMetrics returns empty metrics.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		lat:   latency{buckets: latencyBuckets, counts: make([]uint64, len(latencyBuckets)+1)},
+		lines: lineCounts{next: 1, seen: report.NewLines(), n: map[decisionKey]uint64{}},
+	}
+}
+
+// latency is the histogram of policy calls. It has a lock of its own: the
+// session observes under its lock, and must not wait for a ledger scan.
+type latency struct {
+	mu      sync.Mutex
+	buckets []float64 // upper bounds, seconds
+	counts  []uint64  // per bucket, not cumulative; last is +Inf
+	sum     float64
+	n       uint64
+}
 
 // latencyBuckets span a pure policy call (µs) to a history read stuck
 // behind an fsync on a slow SD card (a second).
 var latencyBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
 
-// NewMetrics returns empty metrics.
-func NewMetrics() *Metrics {
-	return &Metrics{
-		decisions: map[decisionKey]uint64{},
-		buckets:   latencyBuckets,
-		counts:    make([]uint64, len(latencyBuckets)+1),
-	}
-}
-
-// ObserveDecision counts one decision (session.Config.OnDecision).
-func (m *Metrics) ObserveDecision(rule, verdict string, d time.Duration) {
+// ObserveDecision times one policy call (session.Config.OnDecision):
+// every call, re-decisions included, for they all cost the till. The
+// counts per rule are not taken from here: a card read after the scan
+// re-decides every line, and a line must count once. They come from the
+// ledger (lineCounts), the same records the dashboard and the report read.
+func (m *Metrics) ObserveDecision(_, _ string, d time.Duration) {
 	s := d.Seconds()
-	i, _ := slices.BinarySearch(m.buckets, s)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.decisions[decisionKey{verdict, rule}]++
-	m.counts[i]++
-	m.sum += s
-	m.n++
+	i, _ := slices.BinarySearch(m.lat.buckets, s)
+	m.lat.mu.Lock()
+	defer m.lat.mu.Unlock()
+	m.lat.counts[i]++
+	m.lat.sum += s
+	m.lat.n++
 }
 
-func (m *Metrics) write(w io.Writer) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	keys := make([]decisionKey, 0, len(m.decisions))
-	for k := range m.decisions {
-		keys = append(keys, k)
+func (l *latency) write(w io.Writer) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintln(w, "# HELP tillguard_decision_duration_seconds Time of one policy call, history read included; re-decisions of a line are calls too.")
+	fmt.Fprintln(w, "# TYPE tillguard_decision_duration_seconds histogram")
+	var cum uint64
+	for i, le := range l.buckets {
+		cum += l.counts[i]
+		fmt.Fprintf(w, "tillguard_decision_duration_seconds_bucket{le=\"%g\"} %d\n", le, cum)
 	}
+	cum += l.counts[len(l.buckets)]
+	fmt.Fprintf(w, "tillguard_decision_duration_seconds_bucket{le=\"+Inf\"} %d\n", cum)
+	fmt.Fprintf(w, "tillguard_decision_duration_seconds_sum %g\n", l.sum)
+	fmt.Fprintf(w, "tillguard_decision_duration_seconds_count %d\n", l.n)
+}
+
+// lineCounts counts the ledger's decided lines by verdict and rule, as
+// report.Lines picks them. Each scrape reads only the records appended
+// since the last, so the counter only grows and a scrape costs what was
+// sold in between.
+type lineCounts struct {
+	mu   sync.Mutex
+	next uint64 // the first seq not read yet
+	seen *report.Lines
+	n    map[decisionKey]uint64
+}
+
+type decisionKey struct{ verdict, rule string }
+
+// catchUp reads the records from next on. A record that does not decode
+// is skipped: the report counts it undecoded, and has no line of it either.
+func (c *lineCounts) catchUp(src Records) error {
+	return src.Scan(c.next, func(e ledger.Entry) error {
+		c.next = e.Seq + 1
+		var r feed.Record
+		if json.Unmarshal(e.Rec, &r) != nil {
+			return nil
+		}
+		for _, l := range c.seen.Decided(&r) {
+			c.n[decisionKey{l.Decision, l.Rule}]++
+		}
+		return nil
+	})
+}
+
+// write brings the counts up to the ledger's head, then writes them; a
+// failed read is returned after writing what was counted.
+func (c *lineCounts) write(w io.Writer, src Records) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var err error
+	if src != nil {
+		err = c.catchUp(src)
+	}
+	keys := slices.Collect(maps.Keys(c.n))
 	slices.SortFunc(keys, func(a, b decisionKey) int {
 		return strings.Compare(a.verdict+"\x00"+a.rule, b.verdict+"\x00"+b.rule)
 	})
-	fmt.Fprintln(w, "# HELP tillguard_decisions_total Items decided at the counter since the till started, by verdict and deciding rule.")
+	fmt.Fprintln(w, "# HELP tillguard_decisions_total Lines decided other than allow, by verdict and deciding rule: each line once, under its first recorded decision, however often it is re-decided; counted from the ledger as the dashboard and the report count them.")
 	fmt.Fprintln(w, "# TYPE tillguard_decisions_total counter")
 	for _, k := range keys {
-		fmt.Fprintf(w, "tillguard_decisions_total{verdict=%s,rule=%s} %d\n", label(k.verdict), label(k.rule), m.decisions[k])
+		fmt.Fprintf(w, "tillguard_decisions_total{verdict=%s,rule=%s} %d\n", label(k.verdict), label(k.rule), c.n[k])
 	}
-	fmt.Fprintln(w, "# HELP tillguard_decision_duration_seconds Time to decide one item, history read included.")
-	fmt.Fprintln(w, "# TYPE tillguard_decision_duration_seconds histogram")
-	var cum uint64
-	for i, le := range m.buckets {
-		cum += m.counts[i]
-		fmt.Fprintf(w, "tillguard_decision_duration_seconds_bucket{le=\"%g\"} %d\n", le, cum)
-	}
-	cum += m.counts[len(m.buckets)]
-	fmt.Fprintf(w, "tillguard_decision_duration_seconds_bucket{le=\"+Inf\"} %d\n", cum)
-	fmt.Fprintf(w, "tillguard_decision_duration_seconds_sum %g\n", m.sum)
-	fmt.Fprintf(w, "tillguard_decision_duration_seconds_count %d\n", m.n)
+	return err
 }
 
 // label quotes a label value as the text format wants it.
@@ -89,7 +140,10 @@ var deviceStates = []string{"connected", "disconnected", "missing"}
 func (h *handler) metrics(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 	if h.Metrics != nil {
-		h.Metrics.write(w)
+		if err := h.Metrics.lines.write(w, h.Records); err != nil {
+			h.Log.Error("web: metrics: read ledger", "err", err)
+		}
+		h.Metrics.lat.write(w)
 	}
 	st := h.Status()
 	gauge := func(name, help string, v float64) {

@@ -124,6 +124,10 @@ func (s *site) reportCSV(w http.ResponseWriter, r *http.Request) {
 // dashboardDays is the default chosen period: the last week, today included.
 const dashboardDays = 7
 
+// dashboardStopped bounds the period's stopped items on the dashboard,
+// which reloads every minute; the report lists them all.
+const dashboardStopped = 200
+
 type dashboardData struct {
 	Now          time.Time
 	Status       Status
@@ -133,8 +137,10 @@ type dashboardData struct {
 	TodayChart   template.HTML
 	PeriodChart  template.HTML
 	Chain        chainState
-	DrainPct     float64 // acked of head, 0–100
-	Draining     bool    // connected with a backlog
+	Stopped      []report.Event // the period's newest stopped lines, newest first
+	StoppedMore  int            // the period's stopped lines not in Stopped
+	DrainPct     float64        // acked of head, 0–100
+	Draining     bool           // connected with a backlog
 	OldestUnsent string
 }
 
@@ -156,6 +162,7 @@ func (s *site) dashboard(w http.ResponseWriter, r *http.Request) {
 	}
 	d.TodayChart = BarChart(d.Today.Blocked())
 	d.PeriodChart = BarChart(d.Period.Blocked())
+	d.Stopped, d.StoppedMore = d.Period.StoppedNewest(dashboardStopped)
 	d.DrainPct = 100
 	if d.Status.HeadSeq > 0 {
 		d.DrainPct = 100 * float64(d.Status.AckedSeq) / float64(d.Status.HeadSeq)

@@ -1,8 +1,11 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +107,92 @@ func TestTillPage_assets(t *testing.T) {
 	}
 	if strings.Contains(js, "innerHTML") {
 		t.Error("till.js uses innerHTML: catalogue names must go in as text")
+	}
+}
+
+// metricValue is the value of one series in a /metrics body; -1 if absent.
+func metricValue(body, series string) int {
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
+}
+
+// TestMetrics_countsLinesOnce scans two shampoos before the card, then
+// reads the card and enters a prescription: each re-decides both lines,
+// and /metrics counts two lines, as the dashboard does, while the latency
+// histogram counts every policy call.
+func TestMetrics_countsLinesOnce(t *testing.T) {
+	f := newFullServer(t, nil)
+	f.s.Scan(scanner.Code{Kind: scanner.KindEAN13, Product: shampoo})
+	f.s.Scan(scanner.Code{Kind: scanner.KindEAN13, Product: shampoo})
+	f.s.CardRead(session.Card{Type: feed.CardSSC, No: "A12345678", Name: "王小明", Region: "330100"})
+	if err := f.s.SetRx("RX20260302A001", false); err != nil {
+		t.Fatal(err)
+	}
+
+	for range 2 { // a second scrape reads nothing new and counts nothing again
+		_, body := do(t, "GET", f.srv.URL+"/metrics", "")
+		if n := metricValue(body, `tillguard_decisions_total{verdict="block",rule="non_drug"}`); n != 2 {
+			t.Errorf("metrics: non_drug blocks = %d, want 2 (one per line)\n%s", n, body)
+		}
+		if n := metricValue(body, "tillguard_decision_duration_seconds_count"); n != 6 {
+			t.Errorf("metrics: %d policy calls timed, want 6 (2 scans; the card and the prescription re-decide 2 lines each)", n)
+		}
+	}
+	_, dash := do(t, "GET", f.srv.URL+"/", "")
+	row := regexp.MustCompile(`<tr data-rule="non_drug"><td>.*?</td><td class="n">(\d+)</td>`).FindStringSubmatch(dash)
+	if row == nil || row[1] != "2" {
+		t.Errorf("dashboard: non_drug row %v, want 2 blocks", row)
+	}
+	if n := strings.Count(dash, `<tr data-rule="non_drug" data-decision="block">`); n != 2 {
+		t.Errorf("dashboard lists %d stopped shampoos, want 2", n)
+	}
+}
+
+// TestDashboard_stoppedBounded: the dashboard lists the period's newest
+// stopped lines first, at most dashboardStopped of them, and says how
+// many more the report has; flagged lines are not listed.
+func TestDashboard_stoppedBounded(t *testing.T) {
+	_, led := counter(t)
+	now := time.Now()
+	add := func(name, decision, rule string) {
+		t.Helper()
+		_, err := led.Append(&feed.Record{Pharmacy: "P1", Till: "T1", Kind: feed.KindBlocked, At: now.Format(time.RFC3339),
+			Lines: []feed.Line{{Barcode: "6903148091050", Name: name, Qty: 1, Decision: decision, Rule: rule, ReasonZH: "原因 " + name}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = dashboardStopped + 3
+	for i := range n {
+		add(fmt.Sprintf("商品%03d", i), feed.Block, "non_drug")
+	}
+	add("手工", feed.Flag, "manual_entry")
+	h := mustNew(t, Deps{Session: session.New(session.Config{Ledger: led}), Status: func() Status { return Status{} }, Records: led, Now: time.Now})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, atTill(httptest.NewRequest("GET", "/", nil), "127.0.0.1:8080"))
+	body := rec.Body.String()
+	if got := strings.Count(body, `data-decision="block"`); got != dashboardStopped {
+		t.Errorf("dashboard lists %d stopped lines, want %d", got, dashboardStopped)
+	}
+	if strings.Contains(body, `data-decision="flag"`) || strings.Contains(body, "原因 手工") {
+		t.Error("dashboard lists a flagged line as stopped")
+	}
+	newest, oldestShown, dropped := strings.Index(body, fmt.Sprintf("商品%03d", n-1)), strings.Index(body, "商品003"), strings.Index(body, "商品002")
+	if newest < 0 || oldestShown < 0 || newest > oldestShown || dropped >= 0 {
+		t.Errorf("positions newest %d, oldest shown %d, dropped %d: want newest first and the oldest 3 left out", newest, oldestShown, dropped)
+	}
+	if !strings.Contains(body, `id="stopped-more"`) || !strings.Contains(body, "另有 3 项") {
+		t.Error("dashboard does not say 3 more are in the report")
+	}
+	if !strings.Contains(body, fmt.Sprintf(`id="today-stopped">%d<`, n)) || !strings.Contains(body, `id="today-flagged">1<`) {
+		t.Errorf("today's card does not count %d stopped and 1 flagged", n)
 	}
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // Status is the body of GET /api/status. The JSON names are a contract
-// with integrators (SPEC.md §5).
+// with integrators (README, "Pages and JSON API").
 type Status struct {
 	Pharmacy string                 `json:"pharmacy"`
 	Till     string                 `json:"till"`
@@ -113,7 +113,7 @@ type Deps struct {
 	// events.go, metrics.go, auth.go). Each may be nil.
 	Changes  func() (<-chan struct{}, func()) // woken after every session or device change; nil = no /api/events
 	Metrics  *Metrics                         // decision counters for /metrics
-	Password *password.Guard                  // the owner's password; nil = none asked: the till listens on loopback only (SPEC.md §5)
+	Password *password.Guard                  // the owner's password; nil = none asked: the till listens on loopback only (README, "Pages and JSON API")
 	Now      func() time.Time                 // the dashboard's and report's "today"; nil = time.Now
 
 	// Hosts are the names, besides the till's own address, that requests
@@ -162,6 +162,7 @@ func newHandler(d Deps) (*handler, error) {
 	r.handle("GET /api/session", http.HandlerFunc(h.session))
 	r.handle("POST /api/session/checkout", http.HandlerFunc(h.checkout))
 	r.handle("POST /api/session/void", http.HandlerFunc(h.void))
+	r.handle("POST /api/session/confirm-card", http.HandlerFunc(h.confirmCard))
 	r.handle("POST /api/session/override", http.HandlerFunc(h.override))
 	r.handle("POST /api/session/lines", http.HandlerFunc(h.manualLine))
 	r.handle("POST /api/session/rx", http.HandlerFunc(h.rx))
@@ -172,7 +173,7 @@ func newHandler(d Deps) (*handler, error) {
 	r.finish()
 	// Anything else under /api/ is answered in JSON too, for integrators.
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+		answerError(w, errNotFound, "no such endpoint: "+r.URL.Path)
 	})
 	h.serve = h.guard(h.protect(mux))
 	return h, nil
@@ -213,7 +214,7 @@ func (r *router) finish() {
 		allow := strings.Join(methods, ", ")
 		r.mux.HandleFunc(path, func(w http.ResponseWriter, req *http.Request) {
 			w.Header().Set("Allow", allow)
-			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s: use %s", req.Method, req.URL.Path, allow))
+			answerError(w, errMethodNotAllowed, fmt.Sprintf("method %s not allowed on %s: use %s", req.Method, req.URL.Path, allow))
 		})
 	}
 }
@@ -231,44 +232,59 @@ type checkoutRequest struct {
 	Cashier string `json:"cashier"`
 }
 
+// checkout sells the basket: 200 session.Sale once the sale is on disk;
+// 400 bad payment or no cashier; 409 the basket cannot be sold so (codes
+// in errorTable); 503 the ledger cannot persist, saying what was not sold.
 func (h *handler) checkout(w http.ResponseWriter, r *http.Request) {
 	var req checkoutRequest
 	if !readJSON(w, r, &req, false) {
 		return
 	}
-	switch req.Payment {
-	case session.PayInsurance, session.PayCash, session.PaySplit:
-	default:
-		writeError(w, http.StatusBadRequest, `payment must be "insurance", "cash" or "split"`)
-		return
-	}
-	rc, err := h.Session.Checkout(req.Payment, req.Cashier)
+	sale, err := h.Session.Checkout(req.Payment, req.Cashier)
 	switch {
 	case errors.Is(err, session.ErrPersist):
 		h.Log.Error("web: checkout not persisted", "payment", req.Payment, "err", err)
-		writeError(w, http.StatusServiceUnavailable, refusal(err, notPersisted[req.Payment]))
+		msg := notPersisted[req.Payment]
+		h.notPersisted(w, err, msg[0], msg[1])
 	case err != nil:
-		writeError(w, http.StatusConflict, err.Error())
+		h.fail(w, err)
 	default:
-		writeJSON(w, http.StatusOK, rc)
+		writeJSON(w, http.StatusOK, sale)
 	}
 }
 
 // notPersisted is the cashier's message for a checkout the ledger did not
 // take, by payment: nothing was sold, whatever the payment.
-var notPersisted = map[string]string{
-	session.PayInsurance: "账本无法写入，医保销售未完成 / the ledger cannot persist: the insurance sale was not made",
-	session.PayCash:      "账本无法写入，现金销售未完成 / the ledger cannot persist: the cash sale was not made",
-	session.PaySplit:     "账本无法写入，销售未完成 / the ledger cannot persist: the sale was not made",
+var notPersisted = map[string][2]string{
+	session.PayInsurance: {"账本无法写入，医保销售未完成", "the ledger cannot persist: the insurance sale was not made"},
+	session.PayCash:      {"账本无法写入，现金销售未完成", "the ledger cannot persist: the cash sale was not made"},
+	session.PaySplit:     {"账本无法写入，销售未完成", "the ledger cannot persist: the sale was not made"},
 }
 
-// void drops the basket; its body, if any, is an empty JSON object.
+// void drops the basket. Its body is an empty JSON object, or none: POS
+// software that posts nothing voids as before.
 func (h *handler) void(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &struct{}{}, true) {
 		return
 	}
 	h.Session.Void()
 	writeJSON(w, http.StatusOK, h.Session.View())
+}
+
+type confirmCardRequest struct {
+	Cashier string `json:"cashier"`
+}
+
+// confirmCard is the cashier's word that the open basket is the holder's
+// of the card read last: 200 the session, re-decided for the new holder,
+// once the card_change record is on disk; 400 no cashier; 409 no card
+// change waiting; 503 the ledger cannot persist (as for manualLine).
+func (h *handler) confirmCard(w http.ResponseWriter, r *http.Request) {
+	var req confirmCardRequest
+	if !readJSON(w, r, &req, false) {
+		return
+	}
+	h.recorded(w, func() error { return h.Session.ConfirmCard(req.Cashier) })
 }
 
 type overrideRequest struct {
@@ -286,7 +302,7 @@ func (h *handler) override(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if req.Line == nil {
-		writeError(w, http.StatusBadRequest, `"line" is required`)
+		answerError(w, errLineRequired, "")
 		return
 	}
 	h.reply(w, h.Session.Override(*req.Line, req.Pharmacist, req.Reason))
@@ -298,8 +314,9 @@ type lineRequest struct {
 }
 
 // manualLine adds a keyed-in line (manual_entry): 200 with the session;
-// 503 when the line is blocked or held and the ledger could not record
-// the attempt (the line stays, decided).
+// 400 a barcode the scanner would not read as a product (bad_barcode) or a
+// qty outside 1–999; 503 when the line is not allowed and the ledger could
+// not record the decision (the line stays, decided).
 func (h *handler) manualLine(w http.ResponseWriter, r *http.Request) {
 	var req lineRequest
 	if !readJSON(w, r, &req, false) {
@@ -339,13 +356,12 @@ func (h *handler) recorded(w http.ResponseWriter, change func() error) {
 	if h.Refused != nil {
 		if n, last := h.Refused(); n > before {
 			h.Log.Error("web: a blocked attempt was not recorded", "err", last)
-			msg := "账本无法写入，拦截记录未能保存 / the ledger cannot persist: the blocked attempt was not recorded"
+			zh, en := "账本无法写入，拦截记录未能保存", "the ledger cannot persist: the blocked attempt was not recorded"
 			if r, ok := errors.AsType[*session.Refusal](last); ok {
-				msg = r.Reason + "（拦截记录未能保存 / the blocked attempt was not recorded）"
-			} else if last != nil {
-				msg += ": " + last.Error()
+				rzh, ren := splitMessage(r.Reason)
+				zh, en = rzh+"（拦截记录未能保存）", ren+" (the blocked attempt was not recorded)"
 			}
-			writeError(w, http.StatusServiceUnavailable, msg)
+			answerMessage(w, errLedgerUnavailable, zh, en, "")
 			return
 		}
 	}
@@ -362,30 +378,34 @@ func (h *handler) reply(w http.ResponseWriter, err error) {
 	writeJSON(w, http.StatusOK, h.Session.View())
 }
 
-// fail maps a session error to its HTTP status.
+// fail answers a session error with its code (sessionErrors) and the
+// session's detail; what the session does not document is logged and
+// answered as an internal error, without its text.
 func (h *handler) fail(w http.ResponseWriter, err error) {
-	switch {
-	case errors.Is(err, session.ErrInvalid):
-		writeError(w, http.StatusBadRequest, err.Error())
-	case errors.Is(err, session.ErrNoLine), errors.Is(err, session.ErrNotFound):
-		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, session.ErrNotOverridable), errors.Is(err, session.ErrConflict), errors.Is(err, session.ErrRefused):
-		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, session.ErrPersist):
+	switch code := sessionCode(err); code {
+	case errLedgerUnavailable:
 		h.Log.Error("web: not persisted", "err", err)
-		writeError(w, http.StatusServiceUnavailable, refusal(err, "账本无法写入 / the ledger cannot persist: "+err.Error()))
+		e := errorTable[code]
+		h.notPersisted(w, err, e.zh, e.en)
+	case errInternal:
+		h.Log.Error("web: unexpected session error", "err", err)
+		answerError(w, code, "")
 	default:
-		writeError(w, http.StatusInternalServerError, err.Error())
+		answerError(w, code, session.Detail(err))
 	}
 }
 
-// refusal is the cashier's message for a write the ledger refused: the
-// ledger's own reason if it gave one (session.Refusal), else generic.
-func refusal(err error, generic string) string {
+// notPersisted answers a write the ledger refused: with the ledger's own
+// reason if it gave one (session.Refusal), else with zh and en. The
+// ledger's error is for the log and the alarm, not for the client.
+func (h *handler) notPersisted(w http.ResponseWriter, err error, zh, en string) {
 	if r, ok := errors.AsType[*session.Refusal](err); ok {
-		return r.Reason
+		zh, en = splitMessage(r.Reason)
+		if zh == "" {
+			zh = errorTable[errLedgerUnavailable].zh
+		}
 	}
-	return generic
+	answerMessage(w, errLedgerUnavailable, zh, en, "")
 }
 
 type returnRequest struct {
@@ -400,9 +420,10 @@ type returnRequest struct {
 }
 
 // returns records goods brought back from an earlier sale: 200 {"id","seq"}
-// once the return record is on disk; 400 bad request; 404 unknown sale;
-// 409 more than is left of the sale, a trace code not of it, or a refund
-// policy refuses (cash_refund, recorded); 503 the ledger cannot persist.
+// once the return record is on disk; 400 bad request or no cashier; 404
+// unknown sale; 409 more than is left of the sale, a trace code not of it,
+// or a refund policy refuses (cash_refund, recorded); 503 the ledger
+// cannot persist.
 func (h *handler) returns(w http.ResponseWriter, r *http.Request) {
 	var req returnRequest
 	if !readJSON(w, r, &req, false) {
@@ -425,7 +446,7 @@ func (h *handler) records(w http.ResponseWriter, r *http.Request) {
 	if s := r.URL.Query().Get("from_seq"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil || n == 0 {
-			writeError(w, http.StatusBadRequest, "from_seq must be a positive integer")
+			answerError(w, errBadFromSeq, fmt.Sprintf("from_seq %.40q", s))
 			return
 		}
 		from = n
@@ -440,20 +461,9 @@ func (h *handler) records(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil && !errors.Is(err, errFull) {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		h.Log.Error("web: records", "from_seq", from, "err", err)
+		answerError(w, errInternal, "")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"records": out})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
 }

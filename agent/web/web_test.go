@@ -112,7 +112,7 @@ func TestAPI_errors(t *testing.T) {
 		{"POST", "/api/session/checkout", `{"payment":"insurance"} {}`, http.StatusBadRequest, "trailing"},
 		{"POST", "/api/session/checkout", `{"payment":"insurance","tip":1}`, http.StatusBadRequest, "unknown field"},
 		{"POST", "/api/session/checkout", `{"payment":"bitcoin"}`, http.StatusBadRequest, "payment must be"},
-		{"POST", "/api/session/checkout", `{"payment":"insurance"}`, http.StatusConflict, "empty"},
+		{"POST", "/api/session/checkout", `{"payment":"insurance","cashier":"c1"}`, http.StatusConflict, "empty"},
 		{"GET", "/api/records?from_seq=x", "", http.StatusBadRequest, "from_seq"},
 		{"GET", "/api/records?from_seq=0", "", http.StatusBadRequest, "from_seq"},
 		{"GET", "/nowhere", "", http.StatusNotFound, ""},
@@ -142,7 +142,7 @@ func TestAPI_checkoutFlow(t *testing.T) {
 		t.Errorf("session leaks the unmasked card: %s", body)
 	}
 	led.fail = errors.New("disk full")
-	if code, body := do(t, "POST", srv.URL+"/api/session/checkout", `{"payment":"insurance"}`); code != http.StatusServiceUnavailable {
+	if code, body := do(t, "POST", srv.URL+"/api/session/checkout", `{"payment":"insurance","cashier":"c1"}`); code != http.StatusServiceUnavailable {
 		t.Errorf("checkout with a failing ledger = %d %s, want 503", code, body)
 	}
 	led.fail = nil
@@ -235,7 +235,7 @@ func TestAPI_counterErrors(t *testing.T) {
 		{"POST", "/api/session/lines", `{"barcode":"690","qty":1,"price":1}`, http.StatusBadRequest, "unknown field"},
 		{"POST", "/api/session/rx", `{"ref":"RX1"}`, http.StatusBadRequest, "prescription"},
 		{"POST", "/api/returns", `{"sale_id":"x","refund":"wechat","lines":[{"barcode":"690","qty":1}]}`, http.StatusBadRequest, "refund"},
-		{"POST", "/api/returns", `{"sale_id":"x","refund":"fund","lines":[{"barcode":"690","qty":1}]}`, http.StatusNotFound, "not found"},
+		{"POST", "/api/returns", `{"sale_id":"x","refund":"fund","cashier":"c1","lines":[{"barcode":"690","qty":1}]}`, http.StatusNotFound, "not found"},
 		{"POST", "/api/returns", `{"sale_id":"x","refund":"fund","lines":[]}`, http.StatusBadRequest, "line"},
 	}
 	for _, tt := range tests {
@@ -285,7 +285,7 @@ func TestAPI_returns(t *testing.T) {
 		t.Fatal(err)
 	}
 	ret := func(refund string, qty int) string {
-		return `{"sale_id":"` + rc.ID + `","refund":"` + refund + `","lines":[{"barcode":"` + amoxicillin + `","qty":` + string(rune('0'+qty)) + `,"drug_trac_codg":["` + amoxTrace + `"]}]}`
+		return `{"sale_id":"` + rc.ID + `","refund":"` + refund + `","cashier":"c1","lines":[{"barcode":"` + amoxicillin + `","qty":` + string(rune('0'+qty)) + `,"drug_trac_codg":["` + amoxTrace + `"]}]}`
 	}
 	if code, body := do(t, "POST", srv.URL+"/api/returns", ret("cash", 1)); code != http.StatusConflict || !strings.Contains(body, "cash_refund") && !strings.Contains(body, "refused") {
 		t.Errorf("cash refund of an insurance line = %d %s, want 409", code, body)

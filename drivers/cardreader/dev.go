@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Reader commands (PROTOCOLS.md §1.2).
+// Reader commands (docs/devices.md, Commands).
 const (
 	cmdVersion   = 0x0001
 	cmdBeep      = 0x0010

@@ -6,7 +6,7 @@
 // The wire format (STX/LEN/payload/BCC/ETX frames, reader commands, the
 // ISO 7816-4 APDUs against the SSSE application, timings and error handling)
 // is described in firmware-notes/card-reader.md, written from
-// PROTOCOLS.md §1. PIN entry and card authentication for fund settlement go
+// docs/devices.md (card reader). PIN entry and card authentication for fund settlement go
 // through the province's certified library and are out of scope here.
 //
 // The driver talks to any io.ReadWriter whose Read returns (0, nil) when no

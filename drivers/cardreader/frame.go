@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Frame bytes and limits (PROTOCOLS.md §1.1).
+// Frame bytes and limits (docs/devices.md, Frame).
 const (
 	STX        = 0x02
 	ETX        = 0x03

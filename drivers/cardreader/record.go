@@ -25,7 +25,7 @@ type Card struct {
 	Issued, Expires, Birth string
 }
 
-// Files and records read from a card, in reading order (PROTOCOLS.md §1.3).
+// Files and records read from a card, in reading order (docs/devices.md, Reading a card).
 const (
 	ef05 = 0xEF05
 	ef06 = 0xEF06

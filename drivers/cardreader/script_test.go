@@ -32,7 +32,7 @@ func (s *script) apdu(apdu, resp []byte) *script {
 // cardContent is a card's content by record; a missing key answers 6A 83.
 type cardContent map[byte][]byte
 
-// read adds the reading sequence of PROTOCOLS.md §1.3 for content up to
+// read adds the reading sequence of docs/devices.md (Reading a card) for content up to
 // the power down (a read card is then beeped: add beep()); pullAt, if
 // non-zero, is the record whose READ answers reader status 10 02.
 func (s *script) read(content cardContent, pullAt byte) *script {

@@ -14,7 +14,7 @@ func unreadable(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrUnreadable}, args...)...)
 }
 
-// Classify tells what one scanned line means, following PROTOCOLS.md §2.1.
+// Classify tells what one scanned line means, following docs/devices.md (What a line means).
 // line is the line without its terminator, with or without an AIM
 // symbology identifier. With an AIM id the id decides the kind and the data
 // must fit it; without one the content decides, in the order the protocol

@@ -2,7 +2,7 @@ package scanner
 
 import "strconv"
 
-// Kind is what a scanned line means (PROTOCOLS.md §2.1).
+// Kind is what a scanned line means (docs/devices.md, What a line means).
 type Kind int
 
 // Kinds of code. The zero value is KindUnknown, so a Code from a failed

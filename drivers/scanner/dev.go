@@ -55,7 +55,7 @@ func (t *Terminator) Set(s string) error {
 }
 
 // DefaultMaxLine is the longest line accepted when Opts.MaxLine is unset;
-// anything longer is line noise (PROTOCOLS.md §2).
+// anything longer is line noise (docs/devices.md, scanner).
 const DefaultMaxLine = 512
 
 // Opts configures a Dev. The zero value, like a nil *Opts, means CR and

@@ -6,6 +6,6 @@
 //
 // The wire format, the AIM identifiers, GS1 handling and how to configure a
 // real scanner are in firmware-notes/scanner.md; the contract is
-// PROTOCOLS.md §2. The package sees only an io.Reader: opening the port
+// docs/devices.md (scanner). The package sees only an io.Reader: opening the port
 // (and the serial library) belongs to package serialport.
 package scanner

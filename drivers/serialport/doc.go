@@ -12,7 +12,7 @@
 // Keep owns the reconnect policy: a port that fails is closed and reopened
 // with capped exponential backoff, by name, resolving the name again each
 // time, so a by-id link or a VID/PID finds the device after Linux renumbers
-// it (ttyUSB0 → ttyUSB1 after a replug). See FIELD-NOTES.md for how
+// it (ttyUSB0 → ttyUSB1 after a replug). See docs/field-notes.md for how
 // go.bug.st/serial behaves on timeouts and unplugs, and
 // firmware-notes/card-reader.md for finding a port by VID/PID.
 package serialport

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/text/encoding/simplifiedchinese"
 )
 
-// Wire constants of PROTOCOLS.md §1, kept apart from the driver's so a
+// Wire constants of docs/devices.md (card reader), kept apart from the driver's so a
 // shared mistake cannot hide in both.
 const (
 	stx        = 0x02

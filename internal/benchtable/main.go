@@ -35,7 +35,7 @@ func (o op) holds(v, bound float64) bool {
 	return false
 }
 
-// budget is one row of SPEC.md §8: a metric a benchmark reports with
+// budget is one row of docs/performance.md's budgets: a metric a benchmark reports with
 // b.ReportMetric, the bound it must keep, and the metrics that say what
 // it was measured from (printed beside it, not judged).
 type budget struct {
@@ -103,7 +103,7 @@ func run(in io.Reader, out io.Writer) (ok bool, err error) {
 	fmt.Fprintln(out)
 	var table bytes.Buffer
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "budget (SPEC.md §8)\tvalue\tbudget\tok?\tmeasured")
+	fmt.Fprintln(tw, "budget (docs/performance.md)\tvalue\tbudget\tok?\tmeasured")
 	ok = true
 	for _, b := range budgets {
 		v, seen := got[b.metric]

@@ -24,7 +24,7 @@ type Compaction struct {
 
 // Compact rewrites the store file at path without its free pages when that
 // would give back at least minReclaim bytes. The store must not be open.
-// bbolt never shrinks a file (FIELD-NOTES.md), so the live pages are
+// bbolt never shrinks a file (docs/field-notes.md), so the live pages are
 // copied into a second file beside path, which is fsynced, checked as Open
 // checks path (against s), compared with the original by same, and
 // renamed over path: a crash at any instant leaves either the old file or

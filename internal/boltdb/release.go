@@ -4,7 +4,7 @@ import "sync/atomic"
 
 // Reading a store pulls its pages into the process: bbolt reads the file
 // through a memory mapping, and every page a reader touched stays mapped,
-// counted in the process's resident memory (SPEC.md §8: a till under
+// counted in the process's resident memory (docs/performance.md: a till under
 // 60 MB while draining), although it is clean page cache. Readers that
 // walk much of a file (the uplink draining a backlog, scans, checks, a
 // ledger's index catch-up, pruning, Compact) therefore count what they

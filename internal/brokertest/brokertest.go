@@ -154,7 +154,7 @@ func (b *Broker) writeConfig(c config) error {
 		"listener " + strconv.Itoa(b.port) + " 127.0.0.1",
 		"allow_anonymous true",
 		// Default queue limits make mosquitto PUBACK and then drop messages
-		// for a slow subscriber (FIELD-NOTES.md).
+		// for a slow subscriber (docs/field-notes.md).
 		"max_queued_messages 0",
 		"max_inflight_messages 0",
 		// Acks gate the feed: Nagle on the broker's sockets holds a small

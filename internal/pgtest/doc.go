@@ -1,5 +1,5 @@
 // Package pgtest starts a real, throwaway PostgreSQL for tests, as
-// FIELD-NOTES.md describes: the newest Debian build under
+// docs/field-notes.md describes: the newest Debian build under
 // /usr/lib/postgresql/*/bin, a cluster made by initdb in a temporary
 // directory (owned by the postgres user when the tests run as root, since
 // PostgreSQL refuses to run as root), listening on a random free loopback

@@ -16,13 +16,13 @@ import (
 	"github.com/tillguard/tillguard/sync/uplink"
 )
 
-// drainBacklog is SPEC.md §8's backlog: 100 000 records.
+// drainBacklog is docs/performance.md's backlog: 100 000 records.
 const drainBacklog = 100_000
 
 // pahoWindow matches the uplink's default window.
 const pahoWindow = uplink.DefaultWindow
 
-// BenchmarkBudgetDrain is SPEC.md §8's drain budgets, measured in one run
+// BenchmarkBudgetDrain is docs/performance.md's drain budgets, measured in one run
 // against one mosquitto (the bureau's): a till's backlog of 100 000 signed
 // sale records drained by the real binary (`tillguard run` as a child
 // process, as deployed: buildTillguard) to a bureau in this process

@@ -18,7 +18,7 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// The province of SPEC.md §8's ingest budget: a backlog from 10 000 tills,
+// The province of docs/performance.md's ingest budget: a backlog from 10 000 tills,
 // ingestPerTill records each, and then a steady rate from the same tills.
 const (
 	ingestTills   = 10_000
@@ -27,7 +27,7 @@ const (
 	steadySeconds = ingestTills / steadyRate // one more sale from every till
 )
 
-// BenchmarkBudgetIngest is SPEC.md §8's bureau budget: a backlog of
+// BenchmarkBudgetIngest is docs/performance.md's bureau budget: a backlog of
 // ingestTills simulated tills (each its own key and chain, internal/loadgen)
 // published through a real mosquitto to one bureau receiver, timed until
 // the publisher has seen every till acknowledged to its head, first into

@@ -30,7 +30,7 @@ import (
 // startSamples is how many starts the start-to-ready median is taken over.
 const startSamples = 7
 
-// BenchmarkBudgetProcess is SPEC.md §8's idle-memory and start budgets,
+// BenchmarkBudgetProcess is docs/performance.md's idle-memory and start budgets,
 // measured on the real binary (buildTillguard) run as a child process, its
 // memory read from /proc/PID/status. (Its memory while draining is
 // BenchmarkBudgetDrain's, which drains with the same binary.)

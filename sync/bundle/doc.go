@@ -1,4 +1,4 @@
-// Package bundle is the policy downlink's wire format (SPEC.md §4): a
+// Package bundle is the policy downlink's wire format (docs/feed.md): a
 // retained message per region on tillguard/v1/policy/{region} carrying the
 // catalogue and the policy file the bureau wants in force, signed with the
 // bureau's Ed25519 key.

@@ -14,7 +14,7 @@ import (
 // BenchmarkDrain measures draining a backlog of b.N signed records from a
 // till's ledger through loopback mosquitto to the bureau (publish, verify,
 // store, ack, clear the outbox). One op is one record, so ns/op compares
-// directly with mqttclient's BenchmarkBarePaho (SPEC.md §8). Building the
+// directly with mqttclient's BenchmarkBarePaho (docs/performance.md). Building the
 // backlog is not timed.
 func BenchmarkDrain(b *testing.B) {
 	br := brokertest.Start(b)

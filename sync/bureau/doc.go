@@ -1,4 +1,4 @@
-// Package bureau is the receiver of tills' feeds (SPEC.md §4): it consumes
+// Package bureau is the receiver of tills' feeds (docs/feed.md): it consumes
 // every till's tx topic, checks each message's topic, shape, enrolment and
 // Ed25519 signature over the exact bytes, hands what passes to its store
 // (archive.Store) in one Put per batch, and only then publishes, for each

@@ -215,7 +215,7 @@ func TestEndToEnd_sharedSubscription(t *testing.T) {
 }
 
 // TestEndToEnd_attacks publishes hostile records next to a genuine till and
-// checks each is handled as SPEC.md §4 says.
+// checks each is handled as docs/feed.md says.
 func TestEndToEnd_attacks(t *testing.T) {
 	br := brokertest.Start(t)
 	tl := newTill(t, "P1", "T1")

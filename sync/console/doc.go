@@ -1,4 +1,4 @@
-// Package console serves the bureau's HTTP interface (SPEC.md §4.1): the
+// Package console serves the bureau's HTTP interface (README, "The bureau's console and JSON API"): the
 // JSON API that exports what the tills sent, exactly as they signed it, and
 // the analyst's console page (医保局 分析台 / Bureau console), both read
 // from an archive.Store, whichever store it is.

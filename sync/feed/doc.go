@@ -1,4 +1,4 @@
-// Package feed is the wire contract between tills and bureaus (SPEC.md §4):
+// Package feed is the wire contract between tills and bureaus (docs/feed.md):
 // the record every ledger entry holds, the envelope a till publishes, the
 // bureau's signed acknowledgement (ack.go), the till's retained status, and
 // the MQTT topics they travel on.

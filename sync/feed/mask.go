@@ -3,7 +3,7 @@ package feed
 import "strings"
 
 // How names, card numbers and citizen ids are shown wherever a person reads
-// them (SPEC.md §7): the till's screen, the dashboard, the bureau's console
+// them (README, "Trust": privacy): the till's screen, the dashboard, the bureau's console
 // and alarms, logs.
 
 // MaskName keeps the family name: 王小明 → 王**.

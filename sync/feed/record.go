@@ -3,12 +3,21 @@ package feed
 // Record kinds.
 const (
 	KindSale     = "sale"     // a completed sale (insurance, cash or split)
-	KindBlocked  = "blocked"  // an item refused, held or flagged at the counter
+	KindBlocked  = "blocked"  // an item refused or held at the counter (see below)
+	KindFlagged  = "flagged"  // an item let through with a flag (trace_missing, manual_entry…)
 	KindReturn   = "return"   // goods brought back
 	KindOverride = "override" // a pharmacist released a held item
 	KindDevice   = "device"   // a device connected, disconnected or failed
 	KindPolicy   = "policy"   // the policy in force changed
+	// KindCardChange: the cashier confirmed that the open basket is the
+	// holder's of Card, a card read while the basket was another's.
+	// Reason names that other card, "from <type> <no>"; Lines are the
+	// basket as it stood, before it was decided again for Card.
+	KindCardChange = "card_change"
 )
+
+// Tills before KindFlagged recorded flagged items as KindBlocked: a reader
+// that counts attempts takes both kinds and goes by each line's Decision.
 
 // Card types, as the national platform codes them (mdtrt_cert_type).
 const (

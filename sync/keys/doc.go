@@ -1,5 +1,5 @@
 // Package keys manages the till's Ed25519 signing key and the bureau's
-// directory of enrolled till public keys (SPEC.md §7).
+// directory of enrolled till public keys (README, "Trust").
 //
 // The till key lives in <data-dir>/till.key as a PEM block of type
 // "PRIVATE KEY" holding the PKCS#8 encoding of the Ed25519 key (what

@@ -43,7 +43,7 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
-// BenchmarkBareUpdate is the floor for BenchmarkAppend (SPEC.md §8: within
+// BenchmarkBareUpdate is the floor for BenchmarkAppend (docs/performance.md: within
 // 1.3×): one fsynced bbolt Update putting the same record bytes under a
 // big-endian seq.
 func BenchmarkBareUpdate(b *testing.B) {
@@ -79,7 +79,7 @@ func BenchmarkBareUpdate(b *testing.B) {
 	}
 }
 
-// BenchmarkBudgetCommit is SPEC.md §8's sale-commit budget, measured as a
+// BenchmarkBudgetCommit is docs/performance.md's sale-commit budget, measured as a
 // ratio in one run: each op is one Append of a realistic sale and one bare
 // fsynced bbolt Update of the same record bytes in a file beside it, in
 // alternating order so that neither always runs on a warmer disk cache.

@@ -11,7 +11,7 @@ type Compaction = boltdb.Compaction
 
 // Compact rewrites the ledger file at path without its free pages when that
 // would give back at least minReclaim bytes. The ledger must not be open.
-// bbolt never shrinks a file (FIELD-NOTES.md), so the live pages are copied
+// bbolt never shrinks a file (docs/field-notes.md), so the live pages are copied
 // into a second file beside path, which is fsynced, checked as a ledger
 // with the same counters and record counts, and renamed over path: a crash
 // at any instant leaves either the old file or the new one, both whole. A

@@ -18,7 +18,7 @@ import (
 )
 
 // Crash tests are kept apart from the unit tests: they re-execute the test
-// binary and SIGKILL it (SPEC.md §6: every confirmed sale survives a crash
+// binary and SIGKILL it (README, "Durability": every confirmed sale survives a crash
 // at any instant).
 
 // crashEnv names the ledger file the child appends to; set only in the child.

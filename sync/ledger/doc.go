@@ -6,7 +6,7 @@
 //
 // Durability: Append returns only after its bbolt Update has been
 // fsynced; a crash at any instant leaves the file as it was before or
-// after the call, never in between (SPEC.md §6).
+// after the call, never in between (README, "Durability").
 //
 // File layout (one bbolt file):
 //
@@ -19,7 +19,7 @@
 //
 // Integers are big-endian so bbolt's byte order is numeric order. The
 // outbox is an index of the records the uplink still owes the bureau; it
-// is cleared only by Ack, never by a publish (FIELD-NOTES.md: a PUBACK
+// is cleared only by Ack, never by a publish (docs/field-notes.md: a PUBACK
 // proves little). The keys bucket lets Verify check records signed before
 // a key rotation.
 //
@@ -37,7 +37,7 @@
 // page cache. Readers that walk much of the file (Pending, Scan, the
 // index's catch-up at Open, Prune, Compact) release the mapping's pages
 // with madvise(MADV_DONTNEED) every few MB read (boltdb.ReadMeter), so the
-// till's memory does not grow with its ledger (SPEC.md §8); the next read
+// till's memory does not grow with its ledger (docs/performance.md); the next read
 // faults the same bytes back. Verify's structure check reads the whole
 // file at once and is for audits.
 //

@@ -11,7 +11,7 @@ var (
 	// ErrCorrupt: the file is not a ledger, is damaged, or its chain or
 	// signatures do not verify. It is never repaired or replaced
 	// automatically: the till must stop accepting insurance sales and raise
-	// an alarm (SPEC.md §6).
+	// an alarm (README, "Durability").
 	ErrCorrupt = errors.New("ledger: corrupt")
 
 	// ErrAckBeyondHead: an acknowledgement for a seq the ledger never

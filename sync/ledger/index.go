@@ -13,7 +13,7 @@ import (
 
 // The history index lives in the ledger file, in bucket "index", and is
 // written in the same transaction as each record, so it can never disagree
-// with the records (RULES.md days_supply, trace_dup, card_burst):
+// with the records (docs/rules.md: days_supply, trace_dup, card_burst):
 //
 //	purchases  u16 len | card | at (unix ns) | seq | u16 line → uvarint days | med_list_codg
 //	traces     trace code → seq of the sale that sold it (deleted by its return)

@@ -16,7 +16,7 @@ import (
 	"github.com/tillguard/tillguard/sync/feed"
 )
 
-// Sizes of SPEC.md §8's decision budget.
+// Sizes of docs/performance.md's decision budget.
 const (
 	benchItems     = 100_000
 	benchCards     = 20_000
@@ -183,7 +183,7 @@ func medians(b *testing.B, x, y *scanDecision, barcodes []string, n int) (mx, my
 	return dx[n/2], dy[n/2]
 }
 
-// BenchmarkBudgetDecision is SPEC.md §8's per-scan budget: the decision for
+// BenchmarkBudgetDecision is docs/performance.md's per-scan budget: the decision for
 // one scan (catalogue lookup, history index, policy) with a 100 000-item
 // catalogue and 1 000 000 earlier ledger lines, next to the same with
 // 1 000 lines. ns/op is the 1M case; the medians of both, their ratio and
@@ -229,5 +229,5 @@ func BenchmarkBudgetDecision(b *testing.B) {
 
 // barcodeWireTime is how long a 13-digit barcode and its terminator take
 // on the scanner's 9600-baud 8N1 wire: 14 characters of 10 bits each,
-// 14.58 ms. SPEC.md §8 wants a decision under 0.2 % of it.
+// 14.58 ms. docs/performance.md wants a decision under 0.2 % of it.
 const barcodeWireTime = (13 + 1) * 10 * time.Second / 9600

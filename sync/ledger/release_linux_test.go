@@ -50,7 +50,7 @@ func bigLedger(t *testing.T, path string, n int, opts *Opts) int64 {
 // boltdb.ReleaseStep end to end as a till's start and drain do — Open with the
 // index to build, the whole outbox through Pending, a Scan, a Prune of
 // everything acknowledged — and checks that the resident part of the
-// file's mapping stays near boltdb.ReleaseStep (SPEC.md §8: a till's memory must
+// file's mapping stays near boltdb.ReleaseStep (docs/performance.md: a till's memory must
 // not grow with its ledger).
 func TestLedger_mappedMemoryBounded(t *testing.T) {
 	if testing.Short() {

@@ -7,7 +7,7 @@ import (
 
 // FreeSpace returns the bytes an unprivileged process may still write on the
 // file system holding dir (statfs f_bavail × f_bsize). The till checks it
-// to refuse insurance sales before the ledger's disk is full (SPEC.md §6).
+// to refuse insurance sales before the ledger's disk is full (README, "Durability").
 func FreeSpace(dir string) (uint64, error) {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {

@@ -51,7 +51,7 @@ func (c *collector) has(topic string) bool {
 }
 
 // publish waits for the PUBACK, which mosquitto sends even for a publish
-// its ACL denies (FIELD-NOTES.md): only the subscriber's side tells.
+// its ACL denies (docs/field-notes.md): only the subscriber's side tells.
 // mosquitto 2.0.11 then drops the connection (a QoS 1 publish it denied);
 // forbidden publishes therefore each get a connection of their own.
 func publish(t *testing.T, c *Client, topic string, retained bool) {

@@ -14,7 +14,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
-// Tuning that FIELD-NOTES.md asks for or that keeps outages short.
+// Tuning that docs/field-notes.md asks for or that keeps outages short.
 const (
 	writeTimeout     = time.Second // without it a publish racing a dying connection blocks 30 s
 	connectTimeout   = 5 * time.Second
@@ -171,7 +171,7 @@ func (c *Client) pahoOptions() *paho.ClientOptions {
 
 // dial opens the connection paho speaks MQTT over (checkBroker has
 // allowed only TCP and TLS schemes), buffered both ways (conn.go). Go's
-// TCP sockets have TCP_NODELAY on, which acks need (FIELD-NOTES.md).
+// TCP sockets have TCP_NODELAY on, which acks need (docs/field-notes.md).
 // Unlike paho's own dialer it ignores proxy variables: a till talks to its
 // broker directly.
 func dial(uri *url.URL, o paho.ClientOptions) (net.Conn, error) {

@@ -27,7 +27,7 @@ const (
 // only queues, would bound nothing); a send that fails or times out
 // closes the connection, which paho sees as lost. What was queued is lost
 // with it, as it would have been in the kernel's buffer: nothing here
-// relies on a PUBACK (FIELD-NOTES.md), only on the bureau's ack.
+// relies on a PUBACK (docs/field-notes.md), only on the bureau's ack.
 type conn struct {
 	net.Conn
 	r       *bufio.Reader

@@ -5,7 +5,7 @@
 // buffers reads, and queues paho's one-write-per-packet so that a window
 // of publishes or PUBACKs leaves in a few system calls.
 //
-// A PUBACK proves little (FIELD-NOTES.md): paho reports resent messages as
+// A PUBACK proves little (docs/field-notes.md): paho reports resent messages as
 // delivered and brokers acknowledge before they drop. Callers keep their
 // durable state elsewhere and trust only an application acknowledgement.
 package mqttclient

@@ -1,4 +1,4 @@
-// Package uplink delivers a till's ledger outbox to the bureau (SPEC.md §4):
+// Package uplink delivers a till's ledger outbox to the bureau (docs/feed.md):
 // it publishes each record as a signed envelope on the till's tx topic, in
 // seq order and within a window, and clears the outbox only when the
 // bureau's ack covers a record. A PUBACK proves nothing, so nothing is

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tillguard/tillguard/agent"
 	"github.com/tillguard/tillguard/internal/password"
 	"github.com/tillguard/tillguard/sync/archive"
 	"github.com/tillguard/tillguard/sync/archive/boltarchive"
@@ -32,12 +33,15 @@ func cmdBureau(ctx context.Context, args []string, _ io.Reader, stdout, stderr i
 		}
 	}
 	fs, f := bureauFlags()
-	if err := parse(fs, args, stderr); err != nil {
+	s, err := readSettings(fs, args, stderr)
+	if err != nil {
 		return err
 	}
-	if err := f.check(); err != nil {
-		fmt.Fprintf(stderr, "bureau: %v\n", err)
-		return errUsage
+	for _, p := range f.check() {
+		s.add(p)
+	}
+	if err := s.err(); err != nil {
+		return err
 	}
 	log := newLogger(stderr, 0)
 	enrolled, err := dirKeys(*f.enroll)
@@ -169,7 +173,7 @@ type bureauSettings struct {
 // checked against them).
 func bureauFlags() (*flag.FlagSet, bureauSettings) {
 	fs := flag.NewFlagSet("bureau", flag.ContinueOnError)
-	fs.String("config", "", "config file of `name = value` lines (flags win)")
+	fs.String("config", "", "settings `FILE` of name = value lines (flags win)")
 	return fs, bureauSettings{
 		broker:     fs.String("broker", "", "tcp://host:port or ssl://host:port (required)"),
 		store:      fs.String("store", "", "postgres://user@host:port/db?sslmode=… for the production store; empty = the embedded archive in --data-dir"),
@@ -187,24 +191,29 @@ func bureauFlags() (*flag.FlagSet, bureauSettings) {
 }
 
 // check lists every problem with the settings at once.
-func (f bureauSettings) check() error {
-	var errs []error
-	if *f.broker == "" {
-		errs = append(errs, errors.New("--broker is required (tcp://host:port or ssl://host:port)"))
+func (f bureauSettings) check() []agent.Problem {
+	var ps []agent.Problem
+	switch {
+	case *f.broker == "":
+		ps = append(ps, agent.Problem{Setting: "broker", Want: "is required: the MQTT broker the tills send to, tcp://host:port or ssl://host:port (e.g. ssl://broker.bureau.example:8883)"})
+	default:
+		if err := agent.CheckBroker(*f.broker); err != nil {
+			ps = append(ps, agent.Problem{Setting: "broker", Value: *f.broker, Want: err.Error()})
+		}
 	}
 	if s := *f.store; s != "" && !strings.HasPrefix(s, "postgres://") && !strings.HasPrefix(s, "postgresql://") {
-		errs = append(errs, fmt.Errorf("--store %q: want postgres://user@host:port/db?sslmode=…, or nothing for the embedded archive", s))
+		ps = append(ps, agent.Problem{Setting: "store", Value: s, Want: "want postgres://user@host:port/db?sslmode=…, or nothing for the embedded archive"})
 	}
 	if *f.password == "" {
 		if host, _, _ := net.SplitHostPort(*f.addr); host != "localhost" && !password.Loopback(*f.addr) {
-			errs = append(errs, fmt.Errorf("--http %q: only loopback addresses are served without --password (a hash made by tillguard password)", *f.addr))
+			ps = append(ps, agent.Problem{Setting: "http", Value: *f.addr, Want: "only loopback addresses are served without --password (a hash made by tillguard password)"})
 		}
 	}
 	if *f.gapGrace < time.Minute {
-		errs = append(errs, fmt.Errorf("--gap-grace %v: want a minute or more, time for tills to send again", *f.gapGrace))
+		ps = append(ps, agent.Problem{Setting: "gap-grace", Value: f.gapGrace.String(), Want: "want a minute or more, time for tills to send again"})
 	}
 	if *f.staleAfter < *f.gapGrace {
-		errs = append(errs, fmt.Errorf("--stale-after %v: want at least --gap-grace (%v): a till's announced records get time to arrive", *f.staleAfter, *f.gapGrace))
+		ps = append(ps, agent.Problem{Setting: "stale-after", Value: f.staleAfter.String(), Want: fmt.Sprintf("want at least --gap-grace (%v): a till's announced records get time to arrive", *f.gapGrace)})
 	}
-	return errors.Join(errs...)
+	return ps
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tillguard/tillguard/agent"
 	"github.com/tillguard/tillguard/sync/archive"
 	"github.com/tillguard/tillguard/sync/archive/boltarchive"
 	"github.com/tillguard/tillguard/sync/archive/pgarchive"
@@ -53,16 +54,18 @@ func cmdBureauEnroll(ctx context.Context, args []string, stdout, stderr io.Write
 	pharmacy := fs.String("pharmacy", "", "the till's pharmacy (required)")
 	till := fs.String("till", "", "the till's id (required)")
 	key := fs.String("key", "", "the till's public key as `tillguard keys show` prints it, or a file holding it (required)")
-	if err := parse(fs, args, stderr); err != nil {
+	s, err := readSettings(fs, args, stderr)
+	if err != nil {
 		return err
 	}
 	if *pharmacy == "" || *till == "" || *key == "" {
-		fmt.Fprintln(stderr, "bureau enroll: --pharmacy, --till and --key are required")
-		return errUsage
+		s.addf("--pharmacy, --till and --key are required: the till's pharmacy code and id, and the key `tillguard keys show` prints on it")
 	}
-	if s := *store; s != "" && !strings.HasPrefix(s, "postgres://") && !strings.HasPrefix(s, "postgresql://") {
-		fmt.Fprintf(stderr, "bureau enroll: --store %q: want postgres://user@host:port/db?sslmode=…, or nothing for the embedded archive\n", s)
-		return errUsage
+	if st := *store; st != "" && !strings.HasPrefix(st, "postgres://") && !strings.HasPrefix(st, "postgresql://") {
+		s.add(agent.Problem{Setting: "store", Value: st, Want: "want postgres://user@host:port/db?sslmode=…, or nothing for the embedded archive"})
+	}
+	if err := s.err(); err != nil {
+		return err
 	}
 	pub, err := keys.PublicFromArg(*key)
 	if err != nil {
@@ -151,18 +154,29 @@ func cmdBureauSignPolicy(ctx context.Context, args []string, stdout, stderr io.W
 	region := fs.String("region", "", "6-digit region code (required)")
 	version := fs.Uint64("version", 0, "bundle version, higher than the region's last one (required)")
 	catalog := fs.String("catalog", "", "catalogue CSV (required)")
-	policyFile := fs.String("policy", "", "policy file (JSON; none = RULES.md's defaults)")
+	policyFile := fs.String("policy", "", "policy file (JSON; none = the defaults of docs/rules.md)")
 	out := fs.String("out", "", "write the signed bundle here (default: standard output unless --publish)")
 	publish := fs.Bool("publish", false, "publish it retained on tillguard/v1/policy/REGION")
 	broker := fs.String("broker", "", "with --publish: tcp://host:port or ssl://host:port")
 	clientID := fs.String("client-id", "tillguard-bureau-policy", "with --publish: MQTT client id")
 	tlsOpts := tlsFlags(fs)
-	if err := parse(fs, args, stderr); err != nil {
+	s, err := readSettings(fs, args, stderr)
+	if err != nil {
 		return err
 	}
 	if *region == "" || *version == 0 || *catalog == "" || (*publish && *broker == "") {
-		fmt.Fprintln(stderr, "bureau sign-policy: --region, --version, --catalog (and --broker with --publish) are required")
-		return errUsage
+		s.addf("--region, --version, --catalog (and --broker with --publish) are required")
+	}
+	if *region != "" && !bundle.ValidRegion(*region) {
+		s.add(agent.Problem{Setting: "region", Value: *region, Want: "want the 6-digit administrative region code (行政区划代码), e.g. 330100"})
+	}
+	if *publish && *broker != "" {
+		if err := agent.CheckBroker(*broker); err != nil {
+			s.add(agent.Problem{Setting: "broker", Value: *broker, Want: err.Error()})
+		}
+	}
+	if err := s.err(); err != nil {
+		return err
 	}
 	key, err := keys.LoadKeyFile(*keyPath)
 	if err != nil {
@@ -253,42 +267,30 @@ func cmdBureauRetain(ctx context.Context, args []string, stdout, stderr io.Write
 	keep := fs.Int("keep-months", 0, fmt.Sprintf("keep `N` calendar months, in UTC: the current month and the N-1 before it; every record of an earlier month is dropped (required, 1 to %d; below %d only with --force)", maxKeepMonths, floor))
 	dryRun := fs.Bool("dry-run", false, "count the records that would be dropped, and drop nothing")
 	force := fs.Bool("force", false, fmt.Sprintf("allow --keep-months below %d, though days_supply_cross then misses older purchases", floor))
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), `usage: tillguard bureau retain --store postgres://… --keep-months N [--dry-run] [--force]
-
-Keeps N calendar months of records, the current month (UTC) and the N-1
-before it, and drops every record of an earlier month from the PostgreSQL
-store, with its lines, trace holders and card days. Tills keep their
-watermarks, so their chains go on being checked; alarms stay. Run it from
-cron, say monthly; try --dry-run first.
-
-`)
-		fs.PrintDefaults()
-	}
-	if err := parse(fs, args, stderr); err != nil {
+	s, err := readSettings(fs, args, stderr)
+	if err != nil {
 		return err
 	}
 	given := false
 	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "keep-months" })
-	if !given {
-		fmt.Fprintf(stderr, "bureau retain: --keep-months is required: how many calendar months to keep, the current one included (%d or more keeps all days_supply_cross looks back over)\n", floor)
-		return errUsage
-	}
-	if *keep < 1 || *keep > maxKeepMonths {
-		fmt.Fprintf(stderr, "bureau retain: --keep-months %d: want 1 to %d months, the current one included\n", *keep, maxKeepMonths)
-		return errUsage
+	switch {
+	case s.refused["keep-months"]:
+	case !given:
+		s.addf("--keep-months is required: how many calendar months to keep, the current one included (%d or more keeps all days_supply_cross looks back over)", floor)
+	case *keep < 1 || *keep > maxKeepMonths:
+		s.addf("--keep-months %d: want 1 to %d months, the current one included", *keep, maxKeepMonths)
+	case *keep < floor && !*force:
+		s.addf("--keep-months %d keeps less than the %d days days_supply_cross looks back over: "+
+			"a card's insurance purchases from before the first month kept would no longer count toward its days supply across tills, "+
+			"so over-supply spread over several tills would go unseen. Keep %d months or more, or add --force if a shorter retention is required",
+			*keep, archive.WindowDays, floor)
 	}
 	if *store == "" {
-		fmt.Fprintln(stderr, "bureau retain: retention needs the PostgreSQL store: give --store postgres://… (the receiver's --store). "+
+		s.addf("retention needs the PostgreSQL store: give --store postgres://… (the receiver's --store). " +
 			"The embedded archive (--data-dir) is for the demo and small deployments and has no retention; move to PostgreSQL to drop old months")
-		return errUsage
 	}
-	if *keep < floor && !*force {
-		fmt.Fprintf(stderr, "bureau retain: --keep-months %d keeps less than the %d days days_supply_cross looks back over: "+
-			"a card's insurance purchases from before the first month kept would no longer count toward its days supply across tills, "+
-			"so over-supply spread over several tills would go unseen. Keep %d months or more, or add --force if a shorter retention is required\n",
-			*keep, archive.WindowDays, floor)
-		return errUsage
+	if err := s.err(); err != nil {
+		return err
 	}
 	now := retainNow()
 	from, current := firstKept(now, *keep), firstKept(now, 1)

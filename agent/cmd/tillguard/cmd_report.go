@@ -27,17 +27,19 @@ func cmdReport(_ context.Context, args []string, _ io.Reader, stdout, stderr io.
 	to := fs.String("to", today, "last day, YYYY-MM-DD, included")
 	format := fs.String("format", "html", "html (printable) or csv")
 	out := fs.String("out", "", "write to this file (default: stdout)")
-	if err := parse(fs, args, stderr); err != nil {
+	s, err := readSettings(fs, args, stderr)
+	if err != nil {
 		return err
 	}
 	if *format != "html" && *format != "csv" {
-		fmt.Fprintf(stderr, "report: --format %q: want html or csv\n", *format)
-		return errUsage
+		s.addf("--format %q: want html or csv", *format)
 	}
 	p, err := report.ParsePeriod(*from, *to, time.Local)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return errUsage
+		s.addf("%v", err)
+	}
+	if err := s.err(); err != nil {
+		return err
 	}
 	path := filepath.Join(*dir, "ledger.db")
 	if _, err := os.Stat(path); err != nil {

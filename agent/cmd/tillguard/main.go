@@ -1,6 +1,6 @@
 // Command tillguard is the compliance agent of a designated retail
-// pharmacy's till, and the reference bureau receiver. See SPEC.md §2 and the
-// README for the commands and their flags.
+// pharmacy's till, and the reference bureau receiver. The README's
+// "Commands" and "Configuration" describe the commands and their flags.
 package main
 
 import (
@@ -26,7 +26,7 @@ usage:
   tillguard bureau  enroll|export|keygen|retain|sign-policy [flags]   enrolment, export, retention, policy bundles
   tillguard sim     [flags]                   simulated card reader and scanner on pseudo-terminals
   tillguard demo    [flags]                   everything on one machine, with a narrated counter scene
-  tillguard keys    show|rotate [--data-dir DIR]
+  tillguard keys    show|rotate [--data-dir DIR] [--pharmacy CODE --till ID]   the till's signing key; rotate says how to enrol the new one
   tillguard report  [--data-dir DIR] [--from D --to D] [--format html|csv] [--out FILE]   self-inspection report
   tillguard password [--out FILE]              hash the owner's password (read from stdin) for --owner-password
   tillguard version
@@ -72,7 +72,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	err := cmd(ctx, args[1:], stdin, stdout, stderr)
+	var pe *problemsError
 	switch {
+	case errors.As(err, &pe):
+		fmt.Fprint(stderr, "tillguard ", pe.Error())
+		return 2
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
@@ -87,30 +91,4 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
-// parse parses a command's flags, then fills those not given on the
-// command line from --config, if the command has one.
-func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return errUsage
-	}
-	cf := fs.Lookup("config")
-	if cf == nil || cf.Value.String() == "" {
-		return nil
-	}
-	f, err := os.Open(cf.Value.String())
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	defer f.Close()
-	return applyConfig(fs, f)
 }

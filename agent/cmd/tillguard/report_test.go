@@ -141,11 +141,11 @@ func TestPassword_command(t *testing.T) {
 	if code := run(context.Background(), []string{"password"}, strings.NewReader("short\n"), &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "at least 8") {
 		t.Errorf("short password = %d %q, want refused", code, stderr.String())
 	}
-	// With the hash, --http beyond loopback passes the config check and
-	// the start goes on to read the hash file.
+	// With the hash, --http beyond loopback passes the config check, and
+	// the check reads the hash file before anything starts.
 	stderr.Reset()
 	args := []string{"run", "--pharmacy", "H1", "--till", "T1", "--data-dir", t.TempDir(), "--http", "0.0.0.0:0", "--owner-password", out + ".missing"}
-	if code := run(context.Background(), args, nil, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "owner password") || strings.Contains(stderr.String(), "only loopback") {
+	if code := run(context.Background(), args, nil, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "--owner-password "+out+".missing: no such file") || strings.Contains(stderr.String(), "only loopback") {
 		t.Errorf("run with --owner-password = %d %q, want the missing hash file reported", code, stderr.String())
 	}
 }

@@ -141,7 +141,7 @@ func TestBureauRetain_refused(t *testing.T) {
 		{[]string{"--store", dsn, "--keep-months", "0"}, 2, "want 1 to 1200 months"},
 		{[]string{"--store", dsn, "--keep-months", "-3"}, 2, "want 1 to 1200 months"},
 		{[]string{"--store", dsn, "--keep-months", "1201"}, 2, "want 1 to 1200 months"},
-		{[]string{"--store", dsn, "--keep-months", "three"}, 2, "invalid value"},
+		{[]string{"--store", dsn, "--keep-months", "three"}, 2, "--keep-months three: want a whole number"},
 		{[]string{"--keep-months", "36"}, 2, "retention needs the PostgreSQL store"},
 		{[]string{"--store", dsn, "--keep-months", "14"}, 2, "--force"},
 		{[]string{"--store", dsn, "--keep-months", "36", "extra"}, 2, "unexpected argument"},

@@ -11,7 +11,7 @@ import (
 	"github.com/tillguard/tillguard/sync/archive"
 )
 
-// benchTills is the backlog's breadth (SPEC.md §8: a province's 10 000
+// benchTills is the backlog's breadth (docs/performance.md: a province's 10 000
 // tills coming back at once).
 const benchTills = 10_000
 

@@ -190,7 +190,7 @@ func (s *Store) Blocked(ctx context.Context, from, to time.Time) ([]archive.Rule
 		return nil, err
 	}
 	out, err := collect(ctx, s, []any{from, to}, `SELECT pharmacy, coalesce(rule, ''), count(*) FROM lines
-		WHERE kind = 'blocked' AND at >= $1 AND at < $2
+		WHERE kind = 'blocked' AND decision IN ('block', 'hold') AND at >= $1 AND at < $2
 		GROUP BY 1, 2 ORDER BY 1, 2`, func(r pgx.CollectableRow) (archive.RuleCount, error) {
 		var c archive.RuleCount
 		var n int64
