@@ -224,15 +224,15 @@ func TestCount_changedRedecision(t *testing.T) {
 	waitUntil(t, "the card on the session", func() bool { v := d.view(t); return v.Card != nil && v.Card.Present })
 	then := d.view(t).Lines[0]
 	if then.Decision == first.Decision && then.Rule == first.Rule {
-		t.Skipf("the card left the line %s %s: no second record to link", then.Decision, then.Rule)
+		t.Fatalf("the card left the line %s %s: the fixture no longer re-decides it differently", then.Decision, then.Rule)
 	}
 	recs := decidedRecords(t, d.api)
 	if len(recs) != 2 {
 		t.Fatalf("%d decided records for one line re-decided from %s %s to %s %s, want 2", len(recs), first.Decision, first.Rule, then.Decision, then.Rule)
 	}
 	if recs[1].Ref != recs[0].ID {
-		t.Skipf("the re-decision's record (%s %s) does not name the line's first record in its Ref: "+
-			"the session does not link re-decisions yet, so the line counts twice (see the report on issue #15)", then.Decision, then.Rule)
+		t.Fatalf("the re-decision's record (%s %s) refs %q, want the line's first record %q: the line would count twice",
+			then.Decision, then.Rule, recs[1].Ref, recs[0].ID)
 	}
 	want := verdicts{first.Decision + " " + first.Rule: 1}
 	if got := metricsVerdicts(t, d.api); got.String() != want.String() {
