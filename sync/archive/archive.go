@@ -112,7 +112,11 @@ type Store interface {
 	Alarms(ctx context.Context, q AlarmQuery) ([]Alarm, error)
 
 	// Blocked counts blocked-attempt lines per pharmacy and rule whose
-	// record time is in [from, to).
+	// record time is in [from, to): the blocked and held lines of blocked
+	// records, each line once. A blocked record whose Ref names another
+	// than a sale is a line decided again (the till refs the line's first
+	// record), and counts nothing; one that refs a sale is a refused
+	// return, and counts.
 	Blocked(ctx context.Context, from, to time.Time) ([]RuleCount, error)
 
 	// Search finds stored lines by card number or traceability code

@@ -161,12 +161,32 @@ func (s *suite) blockedAndSearch(t *testing.T) {
 			step{day: 1, kind: feed.KindSale, card: card, codg: codeA, days: 5, trace: trace}.apply(r)
 		}),
 	)
+	cardless := func(d int, ref string, lines ...feed.Line) func(r *feed.Record) {
+		return func(r *feed.Record) {
+			blocked(d)(r)
+			r.Card, r.Ref, r.Lines = nil, ref, lines
+		}
+	}
+	line := func(decision, rule string) feed.Line {
+		return feed.Line{Barcode: "6901234567892", Name: "阿托伐他汀", Qty: 1, Decision: decision, Rule: rule}
+	}
+	put(t, st,
+		// The qty_limit line decided again (a card read): its record refs
+		// the line's first, and the line has been counted.
+		c1.Next(cardless(2, "P1-T1-2", line(feed.Block, "price_cap"))),
+		// A flag is no stop, even in a blocked record (tills before the
+		// flagged kind wrote them so); a hold is.
+		c1.Next(cardless(2, "", line(feed.Flag, "trace_missing"), line(feed.Hold, "rx_required"))),
+		// A refused return refs its sale, and is a stop.
+		c2.Next(cardless(2, "P2-T1-2", line(feed.Block, "cash_refund"))),
+	)
 	got, err := st.Blocked(ctx, day(1).Add(-time.Hour), day(5))
 	if err != nil {
 		t.Fatalf("Blocked: %v", err)
 	}
 	slices.SortFunc(got, func(a, b archive.RuleCount) int { return strings.Compare(a.Pharmacy+a.Rule, b.Pharmacy+b.Rule) })
-	want := []archive.RuleCount{{Pharmacy: "P1", Rule: "non_drug", Count: 2}, {Pharmacy: "P1", Rule: "qty_limit", Count: 1}, {Pharmacy: "P2", Rule: "non_drug", Count: 1}}
+	want := []archive.RuleCount{{Pharmacy: "P1", Rule: "non_drug", Count: 2}, {Pharmacy: "P1", Rule: "qty_limit", Count: 1},
+		{Pharmacy: "P1", Rule: "rx_required", Count: 1}, {Pharmacy: "P2", Rule: "cash_refund", Count: 1}, {Pharmacy: "P2", Rule: "non_drug", Count: 1}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("Blocked %+v, want %+v", got, want)
 	}

@@ -189,8 +189,8 @@ func decodeCardDay(rest, v []byte) (archive.DayPurchase, bool) {
 // countBlocked counts a blocked attempt's blocked and held lines per rule,
 // under the record's UTC day and under its time.
 func (x *indexer) countBlocked(pharmacy string, r *feed.Record, at time.Time) error {
-	if at.IsZero() {
-		return nil
+	if at.IsZero() || (r.Ref != "" && x.sale.Get([]byte(r.Ref)) == nil) {
+		return nil // a line decided again: counted under its first record (archive.Store.Blocked)
 	}
 	n := map[string]uint64{}
 	for _, l := range r.Lines {

@@ -189,8 +189,14 @@ func (s *Store) Blocked(ctx context.Context, from, to time.Time) ([]archive.Rule
 	if err := s.checkOpen("blocked"); err != nil {
 		return nil, err
 	}
-	out, err := collect(ctx, s, []any{from, to}, `SELECT pharmacy, coalesce(rule, ''), count(*) FROM lines
-		WHERE kind = 'blocked' AND decision IN ('block', 'hold') AND at >= $1 AND at < $2
+	// A blocked record's ref is read from its bytes: it has no column, and
+	// only this count asks for it (a line decided again refs its first
+	// record, a refused return its sale).
+	out, err := collect(ctx, s, []any{from, to}, `SELECT l.pharmacy, coalesce(l.rule, ''), count(*) FROM lines l
+		JOIN records r ON (r.pharmacy, r.till, r.seq, r.at) = (l.pharmacy, l.till, l.seq, l.at)
+		CROSS JOIN LATERAL (SELECT convert_from(r.rec, 'UTF8')::jsonb->>'ref' AS ref) x
+		WHERE l.kind = 'blocked' AND l.decision IN ('block', 'hold') AND l.at >= $1 AND l.at < $2
+			AND (coalesce(x.ref, '') = '' OR EXISTS (SELECT 1 FROM records s WHERE s.kind = 'sale' AND s.id = x.ref))
 		GROUP BY 1, 2 ORDER BY 1, 2`, func(r pgx.CollectableRow) (archive.RuleCount, error) {
 		var c archive.RuleCount
 		var n int64
