@@ -264,11 +264,10 @@ func (b *Bureau) Run(ctx context.Context, mo mqttclient.Options) error {
 
 	// QoS 1: mosquitto drops QoS 0 messages for a subscriber that reads
 	// slower than they come, whatever its queue limits, and a backlog of
-	// many tills comes faster than any bureau stores it (100 000 to a
-	// subscriber taking 1 ms each: a quarter arrived at QoS 0, all at
-	// QoS 1). At QoS 1 the broker queues them while this handler pushes
-	// back; with a clean session it keeps nothing for a bureau that is
-	// away, whose records the tills send again.
+	// many tills comes faster than any bureau stores it
+	// (docs/field-notes.md). At QoS 1 the broker queues them while this
+	// handler pushes back; with a clean session it keeps nothing for a
+	// bureau that is away, whose records the tills send again.
 	doneCtx, cancelDone := context.WithCancel(ctx)
 	defer cancelDone()
 	err = c.Subscribe(b.Filter(), 1, func(m mqttclient.Message) {
@@ -331,8 +330,7 @@ func (b *Bureau) storer(ctx context.Context, c *mqttclient.Client, admitted <-ch
 			// again, and the next ack covers this one. At QoS 1 every ack
 			// would hold one of paho's 65 535 message ids until its PUBACK,
 			// which paho reads only while the handler above is not pushing
-			// back: a backlog of 10 000 tills ran out of ids, and paho
-			// drops what it cannot number.
+			// back, and paho fails a publish it cannot number.
 			c.Publish(mqttclient.Message{Topic: feed.TillTopic(w.Pharmacy, w.Till, feed.LeafAck), Payload: b.ack(w), QoS: 0})
 			b.count(func(s *Stats) { s.Acks++ })
 		}
