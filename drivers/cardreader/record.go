@@ -34,7 +34,7 @@ const (
 type recordSpec struct {
 	file     uint16
 	rr       byte
-	size     int // length on the card; ASCII and GBK fields may be shorter
+	size     int // length on the card; ASCII and GB18030 fields may be shorter
 	required bool
 }
 
@@ -106,7 +106,9 @@ func decodeRecord(c *Card, rr byte, v []byte) error {
 }
 
 // trimPad drops the 0x00 and 0x20 padding cards put around text. Neither
-// byte can be part of a GBK double-byte character, so trimming bytes is safe.
+// byte can be part of a GB18030 multi-byte character (the second byte of a
+// pair is 0x40 or above, of a four-byte sequence 0x30–0x39), so trimming
+// bytes is safe.
 func trimPad(v []byte) []byte { return bytes.Trim(v, "\x00 ") }
 
 func decodeASCII(v []byte, max int) (string, error) {
@@ -125,6 +127,9 @@ func decodeASCII(v []byte, max int) (string, error) {
 	return string(t), nil
 }
 
+// decodeName reads the holder's name. Cards write it in GB18030: GBK's
+// two-byte characters, and four-byte sequences for the rare characters
+// GBK lacks (𠮷 U+20BB7 is 95 34 B2 35), which names do use.
 func decodeName(v []byte, max int) (string, error) {
 	if len(v) > max {
 		return "", fmt.Errorf("%w: name of %d bytes, want at most %d", ErrCard, len(v), max)
@@ -133,19 +138,33 @@ func decodeName(v []byte, max int) (string, error) {
 	if len(t) == 0 {
 		return "", fmt.Errorf("%w: empty name", ErrCard)
 	}
-	u, err := simplifiedchinese.GBK.NewDecoder().Bytes(t)
-	if err != nil {
-		return "", fmt.Errorf("%w: name is not GBK: %w", ErrCard, err)
+	u, ok := decodeGB18030(t)
+	if !ok {
+		return "", fmt.Errorf("%w: name % X is not GB18030 text: take the card out and read it again; if it fails again, the card's name record is damaged", ErrCard, t)
 	}
-	if !utf8.Valid(u) {
-		return "", fmt.Errorf("%w: name is not GBK", ErrCard)
+	return u, nil
+}
+
+// decodeGB18030 decodes b and reports whether b is exactly GB18030 text
+// without control characters. The decoder does not fail: it turns what it
+// cannot read into U+FFFD, which is refused here, and it reads a stray
+// 0x80 as € as web browsers do, which GB18030 does not; so the name must
+// also encode back to the very bytes on the card.
+func decodeGB18030(b []byte) (string, bool) {
+	u, err := simplifiedchinese.GB18030.NewDecoder().Bytes(b)
+	if err != nil || !utf8.Valid(u) {
+		return "", false
 	}
 	for _, r := range string(u) {
 		if r == utf8.RuneError || unicode.IsControl(r) {
-			return "", fmt.Errorf("%w: name is not GBK text % X", ErrCard, t)
+			return "", false
 		}
 	}
-	return string(u), nil
+	back, err := simplifiedchinese.GB18030.NewEncoder().Bytes(u)
+	if err != nil || !bytes.Equal(back, b) {
+		return "", false
+	}
+	return string(u), true
 }
 
 // decodeDate turns BCD YYYYMMDD into "YYYY-MM-DD".

@@ -20,6 +20,21 @@ func gbk(t testing.TB, s string) []byte {
 	return b
 }
 
+// padded fills a name out to the record's 30 bytes, as cards do.
+func padded(b []byte, pad byte) []byte {
+	return append(bytes.Clone(b), bytes.Repeat([]byte{pad}, 30-len(b))...)
+}
+
+// TestDecodeName_errorSaysWhatToDo: a name that does not decode names its
+// bytes and tells the cashier what to do.
+func TestDecodeName_errorSaysWhatToDo(t *testing.T) {
+	_, err := decodeName([]byte{0xC0, 0xEE, 0x95, 0x34}, 30)
+	if !errors.Is(err, ErrCard) || !strings.Contains(err.Error(), "C0 EE 95 34 is not GB18030 text") ||
+		!strings.Contains(err.Error(), "read it again") {
+		t.Errorf("decodeName error = %v", err)
+	}
+}
+
 func TestParseRecord_cases(t *testing.T) {
 	tests := []struct {
 		name string
@@ -84,6 +99,21 @@ func TestDecodeRecord_fields(t *testing.T) {
 		{"name cut GBK", 0x09, append(bytes.Clone(name[:5]), 0x00), nil, "", false},
 		{"name invalid GBK", 0x09, []byte{0xFF, 0xFF, 0x00}, nil, "", false},
 		{"name control", 0x09, []byte{'A', 0x07, 'B'}, nil, "", false},
+		// Issue #16: GB18030 four-byte sequences, the bytes from its
+		// published linear mapping (U+10000 is 90 30 81 30).
+		{"name four-byte 𠮷", 0x09, padded([]byte{0xC0, 0xEE, 0x95, 0x34, 0xB2, 0x35, 0xC3, 0xF7}, 0x00), func(c Card) string { return c.Name }, "李𠮷明", true},
+		{"name four-byte 𠂇", 0x09, padded([]byte{0xD5, 0xC5, 0x95, 0x32, 0x90, 0x31}, 0x20), func(c Card) string { return c.Name }, "张𠂇", true},
+		{"name four-byte only", 0x09, []byte{0x95, 0x36, 0xB9, 0x37, 0x96, 0x30, 0xBA, 0x35}, func(c Card) string { return c.Name }, "𡗗𢦏", true},
+		{"name four-byte fills the record", 0x09, bytes.Repeat([]byte{0x95, 0x34, 0xB2, 0x35}, 7), func(c Card) string { return c.Name }, strings.Repeat("𠮷", 7), true},
+		{"name with middle dot", 0x09, []byte{0xC2, 0xF2, 0xC2, 0xF2, 0xCC, 0xE1, 0xA1, 0xA4, 0xB0, 0xAC, 0xC1, 0xA6}, func(c Card) string { return c.Name }, "买买提·艾力", true},
+		{"name four-byte cut", 0x09, []byte{0xC0, 0xEE, 0x95, 0x34, 0xB2, 0x00}, nil, "", false},
+		{"name four-byte cut at two", 0x09, []byte{0xC0, 0xEE, 0x95, 0x34}, nil, "", false},
+		{"name four-byte bad third byte", 0x09, []byte{0x95, 0x34, 0x20, 0x35}, nil, "", false},
+		{"name four-byte bad fourth byte", 0x09, []byte{0x95, 0x34, 0xB2, 0x3A}, nil, "", false},
+		{"name four-byte past U+10FFFF", 0x09, []byte{0xE3, 0x32, 0x9A, 0x36}, nil, "", false},
+		{"name four-byte between BMP and planes", 0x09, []byte{0x84, 0x31, 0xA5, 0x30}, nil, "", false},
+		{"name encoded U+FFFD", 0x09, []byte{0x84, 0x31, 0xA4, 0x37}, nil, "", false},
+		{"name stray 0x80", 0x09, []byte{'A', 0x80}, nil, "", false},
 		{"sex", 0x0A, []byte("2"), func(c Card) string { return c.Sex }, "2", true},
 		{"sex letter", 0x0A, []byte("M"), nil, "", false},
 		{"sex two bytes", 0x0A, []byte("12"), nil, "", false},
@@ -122,6 +152,9 @@ func FuzzRecord(f *testing.F) {
 	f.Add(byte(0x01), []byte{0x01, 0x10, 0x33, 0x01, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x90, 0x00})
 	f.Add(byte(0x06), []byte{0x06, 0x04, 0x20, 0x30, 0x06, 0x01, 0x90, 0x00})
 	f.Add(byte(0x09), append(append([]byte{0x09, 0x08}, gbk(f, "王小明")...), 0x00, 0x00, 0x90, 0x00))
+	f.Add(byte(0x09), []byte{0x09, 0x0A, 0xC0, 0xEE, 0x95, 0x34, 0xB2, 0x35, 0xC3, 0xF7, 0x20, 0x20, 0x90, 0x00})
+	f.Add(byte(0x09), []byte{0x09, 0x04, 0xE3, 0x32, 0x9A, 0x36, 0x90, 0x00})
+	f.Add(byte(0x09), []byte{0x09, 0x02, 'A', 0x80, 0x90, 0x00})
 	f.Add(byte(0x07), []byte{0x6A, 0x83})
 	f.Add(byte(0x0A), []byte{0x0A, 0x01, '1', 0x90, 0x00})
 	f.Fuzz(func(t *testing.T, rr byte, resp []byte) {
@@ -157,6 +190,10 @@ func FuzzRecord(f *testing.F) {
 			if c.Name == "" || !utf8.ValidString(c.Name) || strings.ContainsRune(c.Name, utf8.RuneError) ||
 				strings.Trim(c.Name, "\x00 ") != c.Name {
 				t.Fatalf("name %q", c.Name)
+			}
+			// A name decodes from exactly its GB18030 bytes.
+			if back, err := simplifiedchinese.GB18030.NewEncoder().String(c.Name); err != nil || back != string(trimPad(v)) {
+				t.Fatalf("name %q encodes to % X, not the card's % X", c.Name, back, trimPad(v))
 			}
 		case 0x03, 0x07, 0x08, 0x0A:
 			s := c.Version + c.Number + c.SSN + c.Sex

@@ -62,43 +62,76 @@ func (c *Code) byAIM() error {
 	case "]d2", "]C1", "]Q3":
 		return c.gs1()
 	case "]Q1":
-		if d == "" {
-			return unreadable("%s with no data", c.AIM)
-		}
-		if strings.HasPrefix(d, "RX") {
-			// A QR that says it is a prescription but does not fit the
-			// pattern is a bad prescription, not someone's voucher.
-			return c.rx()
-		}
-		for i := 0; i < len(d); i++ {
-			if d[i] < 0x20 || d[i] > 0x7e {
-				return unreadable("voucher byte %d is 0x%02x, outside printable ASCII", i, d[i])
-			}
-		}
-		c.Kind = KindVoucher
-		return nil
+		return c.qr()
 	}
 	return unreadable("unknown AIM id %q", c.AIM)
 }
 
-func (c *Code) byContent() error {
+// qr reads a plain QR (]Q1). Packs print their codes in QRs too — a
+// traceability code, a GTIN, a GS1 Digital Link — and so does the buyer's
+// voucher, which stands for the card: so the content decides, by the same
+// rules as a line without AIM id, and only a QR that is no code at all is a
+// voucher. A QR with the shape of a code but not its rules (digits alone,
+// GS1 text in brackets) is unreadable, never someone's voucher.
+func (c *Code) qr() error {
 	d := c.Data
 	switch {
 	case d == "":
-		return unreadable("empty line")
-	case isTrace(d):
-		c.Kind, c.Trace = KindTrace, d
-		return nil
-	case len(d) == 13 && allDigits(d):
-		return c.ean(13)
-	case len(d) == 8 && allDigits(d):
-		return c.ean(8)
-	case len(d) >= 16 && d[:2] == "01" && allDigits(d[2:16]), strings.IndexByte(d, gs) >= 0:
-		return c.gs1()
+		return unreadable("%s with no data", c.AIM)
 	case strings.HasPrefix(d, "RX"):
+		// A QR that says it is a prescription but does not fit the
+		// pattern is a bad prescription, not someone's voucher.
 		return c.rx()
 	}
+	if matched, err := c.byShape(); matched {
+		return err
+	}
+	for i := 0; i < len(d); i++ {
+		if d[i] < 0x20 || d[i] > 0x7e {
+			return unreadable("QR byte %d is 0x%02x, outside printable ASCII", i, d[i])
+		}
+	}
+	switch {
+	case allDigits(d):
+		return unreadable("QR of %d digits: not a traceability code (20 digits starting with 8), an EAN-13 or an EAN-8, and a voucher is never digits alone", len(d))
+	case bracketedAI(d):
+		return unreadable("QR holds GS1 text in brackets, the human-readable form: the pack's GS1 symbol must be scanned, and a voucher never starts so")
+	}
+	c.Kind = KindVoucher
+	return nil
+}
+
+func (c *Code) byContent() error {
+	if c.Data == "" {
+		return unreadable("empty line")
+	}
+	if matched, err := c.byShape(); matched {
+		return err
+	}
 	return unreadable("not a known code (no AIM id)")
+}
+
+// byShape classifies the data by its content alone, in the order
+// docs/devices.md gives, and reports whether the data has the shape of any
+// known code; the error then says why it breaks that code's rules.
+func (c *Code) byShape() (matched bool, err error) {
+	d := c.Data
+	switch {
+	case isTrace(d):
+		c.Kind, c.Trace = KindTrace, d
+		return true, nil
+	case len(d) == 13 && allDigits(d):
+		return true, c.ean(13)
+	case len(d) == 8 && allDigits(d):
+		return true, c.ean(8)
+	case len(d) >= 16 && d[:2] == "01" && allDigits(d[2:16]), strings.IndexByte(d, gs) >= 0:
+		return true, c.gs1()
+	case isDigitalLink(d):
+		return true, c.digitalLink()
+	case strings.HasPrefix(d, "RX"):
+		return true, c.rx()
+	}
+	return false, nil
 }
 
 func (c *Code) ean(n int) error {
@@ -125,12 +158,39 @@ func (c *Code) gs1() error {
 	if err != nil {
 		return err
 	}
-	c.Kind = KindGS1
-	if strings.HasPrefix(g.GTIN, "0") {
-		c.Product = g.GTIN[1:]
-	}
-	c.Serial, c.Lot, c.Expiry = g.Serial, g.Lot, g.Expiry
+	c.setGS1(g)
 	return nil
+}
+
+func (c *Code) digitalLink() error {
+	g, err := ParseDigitalLink(c.Data)
+	if err != nil {
+		return err
+	}
+	c.setGS1(g)
+	return nil
+}
+
+func (c *Code) setGS1(g GS1) {
+	c.Kind = KindGS1
+	c.Product = productOf(g.GTIN)
+	c.GTIN, c.Variant, c.Serial, c.Lot = g.GTIN, g.Variant, g.Serial, g.Lot
+	c.Expiry, c.ExpiryDate, c.Produced, c.ProducedDate = g.Expiry, g.ExpiryDate, g.Produced, g.ProducedDate
+}
+
+// productOf maps a GTIN-14 to the catalogue's key. Indicator 0 and six
+// more zeros hold a GTIN-8: GS1 keeps the GTIN-13 prefixes 0000000–0000099
+// unused so that they never collide, so the EAN-8 is meant. Indicator 0
+// alone holds a GTIN-13 (a UPC-A as its EAN-13). The check digit carries
+// over: leading zeros add nothing to the sum.
+func productOf(gtin string) string {
+	switch {
+	case strings.HasPrefix(gtin, "000000"):
+		return gtin[6:]
+	case strings.HasPrefix(gtin, "0"):
+		return gtin[1:]
+	}
+	return ""
 }
 
 func (c *Code) rx() error {
@@ -146,6 +206,13 @@ func (c *Code) rx() error {
 	}
 	c.Kind, c.Rx = KindRx, d
 	return nil
+}
+
+// bracketedAI reports whether s starts like GS1's human-readable text: an
+// AI of 2–4 digits in brackets, "(01)…".
+func bracketedAI(s string) bool {
+	end := strings.IndexByte(s, ')')
+	return strings.HasPrefix(s, "(") && end >= 3 && end <= 5 && allDigits(s[1:end])
 }
 
 // isTrace reports whether s looks like a drug traceability code: 20 digits

@@ -64,31 +64,63 @@ var classifyCases = []struct {
 		with:  outcome{err: "not a traceability code"},
 		noAIM: &outcome{err: "not a known code"}},
 	{name: "gs1 box", aim: "]d2", data: "0106901234567892" + "17261231" + "10LOT42" + gsS + "21SN0001",
-		with: outcome{code: Code{Kind: KindGS1, Product: "6901234567892", Expiry: "261231", Lot: "LOT42", Serial: "SN0001"}}},
+		with: outcome{code: Code{Kind: KindGS1, Product: "6901234567892", GTIN: "06901234567892", Expiry: "261231", ExpiryDate: "2026-12-31", Lot: "LOT42", Serial: "SN0001"}}},
 	{name: "gs1 trailing GS", aim: "]d2", data: "0106901234567892" + "21SN0001" + gsS,
-		with: outcome{code: Code{Kind: KindGS1, Product: "6901234567892", Serial: "SN0001"}}},
+		with: outcome{code: Code{Kind: KindGS1, Product: "6901234567892", GTIN: "06901234567892", Serial: "SN0001"}}},
 	{name: "gs1 leading GS", aim: "]C1", data: gsS + "0106901234567892" + "17270600",
-		with: outcome{code: Code{Kind: KindGS1, Product: "6901234567892", Expiry: "270600"}}},
+		with: outcome{code: Code{Kind: KindGS1, Product: "6901234567892", GTIN: "06901234567892", Expiry: "270600", ExpiryDate: "2027-06-30"}}},
 	{name: "gs1 serial before lot", aim: "]Q3", data: "0106901234567892" + "21ABC123" + gsS + "10B2024-07" + gsS + "17260131",
-		with: outcome{code: Code{Kind: KindGS1, Product: "6901234567892", Expiry: "260131", Lot: "B2024-07", Serial: "ABC123"}}},
+		with: outcome{code: Code{Kind: KindGS1, Product: "6901234567892", GTIN: "06901234567892", Expiry: "260131", ExpiryDate: "2026-01-31", Lot: "B2024-07", Serial: "ABC123"}}},
 	{name: "gs1 GS after fixed field", aim: "]d2", data: "0106901234567892" + gsS + "17261231" + gsS + "10L1",
-		with: outcome{code: Code{Kind: KindGS1, Product: "6901234567892", Expiry: "261231", Lot: "L1"}}},
+		with: outcome{code: Code{Kind: KindGS1, Product: "6901234567892", GTIN: "06901234567892", Expiry: "261231", ExpiryDate: "2026-12-31", Lot: "L1"}}},
 	{name: "gs1 case gtin", aim: "]d2", data: "0116901234567899" + "21X1",
-		with: outcome{code: Code{Kind: KindGS1, Serial: "X1"}}},
+		with: outcome{code: Code{Kind: KindGS1, GTIN: "16901234567899", Serial: "X1"}}},
+	// Issue #16: a lot, serial or date without a GTIN names no item.
 	{name: "gs1 without 01", aim: "]d2", data: "17261231" + "10L1" + gsS + "21S1",
-		with:  outcome{code: Code{Kind: KindGS1, Expiry: "261231", Lot: "L1", Serial: "S1"}},
-		noAIM: &outcome{code: Code{Kind: KindGS1, Expiry: "261231", Lot: "L1", Serial: "S1"}}},
+		with: outcome{err: "GS1 data has no GTIN (AI 01)"}},
 	{name: "gs1 without 01 or GS", aim: "]d2", data: "17261231" + "10L1",
-		with:  outcome{code: Code{Kind: KindGS1, Expiry: "261231", Lot: "L1"}},
+		with:  outcome{err: "GS1 data has no GTIN (AI 01)"},
 		noAIM: &outcome{err: "not a known code"}},
+	{name: "gs1 serial only", aim: "]C1", data: gsS + "21SN0001",
+		with: outcome{err: "GS1 data has no GTIN (AI 01)"}},
+	{name: "gs1 production date only", aim: "]Q3", data: "11250115",
+		with:  outcome{err: "GS1 data has no GTIN (AI 01)"},
+		noAIM: &outcome{err: "bad EAN-8 check digit"}},
+	// Issue #16: a GTIN-14 holding a GTIN-8 finds the EAN-8.
+	{name: "gs1 gtin-8", aim: "]d2", data: "0100000012345670" + "21S1",
+		with: outcome{code: Code{Kind: KindGS1, Product: "12345670", GTIN: "00000012345670", Serial: "S1"}}},
+	{name: "gs1 gtin-8 other", aim: "]d2", data: "0100000096385074" + "17280200",
+		with: outcome{code: Code{Kind: KindGS1, Product: "96385074", GTIN: "00000096385074", Expiry: "280200", ExpiryDate: "2028-02-29"}}},
+	{name: "gs1 upc-a", aim: "]d2", data: "0100036000291452",
+		with: outcome{code: Code{Kind: KindGS1, Product: "0036000291452", GTIN: "00036000291452"}}},
+	{name: "gs1 gtin-8 bad check digit", aim: "]d2", data: "0100000012345671",
+		with: outcome{err: "GS1 AI 01 has a bad check digit"}},
+	// Issue #16: dates are real dates.
+	{name: "gs1 production date", aim: "]d2", data: "0106901234567892" + "11250115" + "17270100" + "10L1",
+		with: outcome{code: Code{Kind: KindGS1, Product: "6901234567892", GTIN: "06901234567892", Produced: "250115", ProducedDate: "2025-01-15",
+			Expiry: "270100", ExpiryDate: "2027-01-31", Lot: "L1"}}},
+	{name: "gs1 expiry 29 February leap year", aim: "]d2", data: "0106901234567892" + "17280229",
+		with: outcome{code: Code{Kind: KindGS1, Product: "6901234567892", GTIN: "06901234567892", Expiry: "280229", ExpiryDate: "2028-02-29"}}},
+	{name: "gs1 expiry 29 February common year", aim: "]d2", data: "0106901234567892" + "17270229",
+		with: outcome{err: "GS1 AI 17 is not a date: day 29 in 270229, February 2027 has 28 days"}},
+	{name: "gs1 expiry end of February common year", aim: "]d2", data: "0106901234567892" + "17270200",
+		with: outcome{code: Code{Kind: KindGS1, Product: "6901234567892", GTIN: "06901234567892", Expiry: "270200", ExpiryDate: "2027-02-28"}}},
+	{name: "gs1 expiry 31 April", aim: "]d2", data: "0106901234567892" + "17260431",
+		with: outcome{err: "day 31 in 260431, April 2026 has 30 days"}},
+	{name: "gs1 production day 00", aim: "]d2", data: "0106901234567892" + "11250100",
+		with: outcome{code: Code{Kind: KindGS1, Product: "6901234567892", GTIN: "06901234567892", Produced: "250100", ProducedDate: "2025-01-01"}}},
+	{name: "gs1 production 30 February", aim: "]d2", data: "0106901234567892" + "11240230",
+		with: outcome{err: "GS1 AI 11 is not a date: day 30 in 240230, February 2024 has 29 days"}},
+	{name: "gs1 variant", aim: "]d2", data: "0106901234567892" + "222A" + gsS + "10L1",
+		with: outcome{code: Code{Kind: KindGS1, Product: "6901234567892", GTIN: "06901234567892", Variant: "2A", Lot: "L1"}}},
 	{name: "gs1 bad gtin check digit", aim: "]d2", data: "0106901234567893" + "21S1",
 		with: outcome{err: "GS1 AI 01 has a bad check digit"}},
 	{name: "gs1 expiry too short", aim: "]d2", data: "0106901234567892" + "172612",
 		with: outcome{err: "GS1 AI 17 too short: 4 of 6 digits"}},
 	{name: "gs1 expiry month 13", aim: "]d2", data: "0106901234567892" + "17261301",
-		with: outcome{err: "GS1 AI 17 is not a date"}},
-	{name: "gs1 unknown AI", aim: "]d2", data: "0106901234567892" + "11250101",
-		with: outcome{err: `unknown GS1 AI "11"`}},
+		with: outcome{err: "GS1 AI 17 is not a date: month 13 in 261301, want 01–12"}},
+	{name: "gs1 unknown AI", aim: "]d2", data: "0106901234567892" + "30" + "12",
+		with: outcome{err: `unknown GS1 AI "30"`}},
 	{name: "gs1 lot too long", aim: "]d2", data: "0106901234567892" + "10" + strings.Repeat("A", 21),
 		with: outcome{err: "GS1 AI 10 longer than 20 characters"}},
 	{name: "gs1 serial empty", aim: "]d2", data: "0106901234567892" + "21" + gsS + "10L1",
@@ -122,11 +154,50 @@ var classifyCases = []struct {
 	{name: "voucher url", aim: "]Q1", data: "https://ybj.example.cn/qr?t=AbC123_-x",
 		with:  outcome{code: Code{Kind: KindVoucher}},
 		noAIM: &outcome{err: "not a known code"}},
-	{name: "voucher digits only", aim: "]Q1", data: "6901234567892",
+	{name: "voucher url with numbers", aim: "]Q1", data: "https://ybj.example.cn/v2/qr/20260302?t=AbC123",
 		with:  outcome{code: Code{Kind: KindVoucher}},
-		noAIM: &outcome{code: Code{Kind: KindEAN13, Product: "6901234567892"}}},
-	{name: "voucher control byte", aim: "]Q1", data: "TGV1:8f3a\x00c9",
-		with:  outcome{err: "voucher byte 9 is 0x00"},
+		noAIM: &outcome{err: "not a known code"}},
+	// Issue #16: what packs put in a plain QR is their code, never a
+	// voucher: the content decides, as without an AIM id.
+	{name: "qr trace", aim: "]Q1", data: "81234567890123456789",
+		with: outcome{code: Code{Kind: KindTrace, Trace: "81234567890123456789"}}},
+	{name: "qr trace 83", aim: "]Q1", data: "83001234567890123456",
+		with: outcome{code: Code{Kind: KindTrace, Trace: "83001234567890123456"}}},
+	{name: "qr 19 digits", aim: "]Q1", data: "8123456789012345678",
+		with:  outcome{err: "QR of 19 digits: not a traceability code"},
+		noAIM: &outcome{err: "not a known code"}},
+	{name: "qr 20 digits not starting with 8", aim: "]Q1", data: "71234567890123456789",
+		with:  outcome{err: "QR of 20 digits: not a traceability code"},
+		noAIM: &outcome{err: "not a known code"}},
+	{name: "qr payment code", aim: "]Q1", data: "134567890123456789",
+		with:  outcome{err: "a voucher is never digits alone"},
+		noAIM: &outcome{err: "not a known code"}},
+	{name: "qr ean13", aim: "]Q1", data: "6901234567892",
+		with: outcome{code: Code{Kind: KindEAN13, Product: "6901234567892"}}},
+	{name: "qr ean13 bad check digit", aim: "]Q1", data: "6901234567893",
+		with: outcome{err: "bad EAN-13 check digit 3, want 2"}},
+	{name: "qr gs1 element string", aim: "]Q1", data: "0106901234567892" + "17261231" + "10LOT42",
+		with: outcome{code: Code{Kind: KindGS1, Product: "6901234567892", GTIN: "06901234567892", Expiry: "261231", ExpiryDate: "2026-12-31", Lot: "LOT42"}}},
+	{name: "qr gs1 in brackets", aim: "]Q1", data: "(01)06901234567892(17)261231(10)LOT42",
+		with:  outcome{err: "QR holds GS1 text in brackets"},
+		noAIM: &outcome{err: "not a known code"}},
+	{name: "digital link", aim: "]Q1", data: "https://example.com/01/09506000134352/10/ABC123/21/12345?17=261231",
+		with: outcome{code: Code{Kind: KindGS1, Product: "9506000134352", GTIN: "09506000134352", Lot: "ABC123", Serial: "12345",
+			Expiry: "261231", ExpiryDate: "2026-12-31"}}},
+	{name: "digital link gtin only", aim: "]Q1", data: "https://id.gs1.org/01/09506000134352",
+		with: outcome{code: Code{Kind: KindGS1, Product: "9506000134352", GTIN: "09506000134352"}}},
+	{name: "digital link gtin-8", aim: "]Q1", data: "https://example.com/01/00000012345670?17=270200",
+		with: outcome{code: Code{Kind: KindGS1, Product: "12345670", GTIN: "00000012345670", Expiry: "270200", ExpiryDate: "2027-02-28"}}},
+	{name: "digital link upper case", aim: "]Q1", data: "HTTPS://EXAMPLE.COM/01/06901234567892/21/SN0001",
+		with: outcome{code: Code{Kind: KindGS1, Product: "6901234567892", GTIN: "06901234567892", Serial: "SN0001"}}},
+	{name: "digital link bad check digit", aim: "]Q1", data: "https://example.com/01/09506000134353/10/ABC",
+		with: outcome{err: "GS1 AI 01 has a bad check digit"}},
+	{name: "digital link of an SSCC", aim: "]Q1", data: "https://example.com/00/106141412345678908",
+		with: outcome{err: "names GS1 key AI 00, not the GTIN"}},
+	{name: "digital link of a voucher host", aim: "]Q1", data: "https://ybj.example.cn/01/AbC123",
+		with: outcome{err: `GS1 AI 01 is "AbC123", want 14 digits`}},
+	{name: "qr control byte", aim: "]Q1", data: "TGV1:8f3a\x00c9",
+		with:  outcome{err: "QR byte 9 is 0x00"},
 		noAIM: &outcome{err: "not a known code"}},
 	{name: "voucher non-ASCII", aim: "]Q1", data: "TGV1:凭证",
 		with:  outcome{err: "outside printable ASCII"},
@@ -279,6 +350,29 @@ func TestClassify_digitErrorsCaught(t *testing.T) {
 	}
 }
 
+// TestClassify_packQRsNeverVouchers: whatever a pack prints in a plain QR
+// — well formed or not — is never taken for the buyer's voucher, which
+// would replace the card in the sale (issue #16).
+func TestClassify_packQRsNeverVouchers(t *testing.T) {
+	for _, d := range []string{
+		"81234567890123456789", "8123456789012345678", "812345678901234567890", "00000000000000000000",
+		"6901234567892", "6901234567893", "96385074", "12345",
+		"0106901234567892", "0106901234567892" + "10LOT", "0106901234567893" + "10LOT", "10LOT" + gsS + "21S",
+		"(01)06901234567892", "(17)261231(10)L",
+		"https://example.com/01/09506000134352", "https://example.com/01/09506000134353",
+		"https://example.com/01/09506000134352?17=261332", "https://x.cn/01/abc", "http://x/00/106141412345678908",
+		"https://example.com/gtin/09506000134352/lot/A", "HTTPS://EXAMPLE.COM/01/09506000134352",
+	} {
+		c, err := Classify([]byte("]Q1" + d))
+		if c.Kind == KindVoucher {
+			t.Errorf("]Q1%q is a voucher", d)
+		}
+		if err == nil && c.Kind != KindTrace && c.Kind != KindGS1 && c.Kind != KindEAN13 && c.Kind != KindEAN8 {
+			t.Errorf("]Q1%q = %v", d, c.Kind)
+		}
+	}
+}
+
 func TestValidEAN(t *testing.T) {
 	tests := []struct {
 		in   string
@@ -334,6 +428,11 @@ func TestCode_Box(t *testing.T) {
 		{"]d217261231" + "10L1" + gsS + "21SN1", false}, // serial without product
 		{"]E06901234567892", false},
 		{"]Q1RX123456", false},
+		{"]Q181234567890123456789", true},                         // a traceability code in a QR
+		{"]Q1https://example.com/01/09506000134352/21/S1", true},  // a Digital Link with a serial
+		{"]Q1https://example.com/01/09506000134352/10/L1", false}, // lot only
+		{"]d20100000012345670" + "21SN1", true},                   // GTIN-8 pack with a serial
+		{"]Q1https://example.com/01/19506000134359/21/S1", false}, // a case
 		{"]Q1token", false},
 		{"garbage", false},
 	}

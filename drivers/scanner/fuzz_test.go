@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func FuzzClassify(f *testing.F) {
@@ -15,6 +17,9 @@ func FuzzClassify(f *testing.F) {
 	}
 	f.Add([]byte("]"))
 	f.Add([]byte("]E"))
+	f.Add([]byte("]Q1http://x/gtin/09506000134352/lot/A%2FB?11=250101&linkType=all"))
+	f.Add([]byte("]Q1https://x/414/9520123456788"))
+	f.Add([]byte("]Q1(01)0"))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		c, err := Classify(line)
 		if c.AIM+c.Data != string(line) {
@@ -42,18 +47,13 @@ func FuzzClassify(f *testing.F) {
 				t.Fatalf("bad trace %+v", c)
 			}
 		case KindGS1:
-			g, err := ParseGS1(c.Data)
-			if err != nil || g.Serial != c.Serial || g.Lot != c.Lot || g.Expiry != c.Expiry {
-				t.Fatalf("GS1 code %+v disagrees with ParseGS1: %+v, %v", c, g, err)
-			}
+			checkGS1Code(t, c)
 		case KindRx:
 			if c.Rx != c.Data || !strings.HasPrefix(c.Rx, "RX") {
 				t.Fatalf("bad rx %+v", c)
 			}
 		case KindVoucher:
-			if c.AIM != "]Q1" {
-				t.Fatalf("voucher without ]Q1: %+v", c)
-			}
+			checkVoucher(t, c)
 		default:
 			t.Fatalf("nil error with kind %v", c.Kind)
 		}
@@ -63,24 +63,129 @@ func FuzzClassify(f *testing.F) {
 	})
 }
 
-// encodeGS1 writes g back as an element string, GS after each variable
-// field but the last.
-func encodeGS1(g GS1) string {
-	var b strings.Builder
-	if g.GTIN != "" {
-		b.WriteString("01" + g.GTIN)
+// checkGS1Code checks a GS1 code against the parser of its syntax: the
+// Code must be exactly what that parse gives, with a GTIN (issue #16).
+func checkGS1Code(t *testing.T, c Code) {
+	t.Helper()
+	parse := ParseGS1
+	if isDigitalLink(c.Data) {
+		parse = ParseDigitalLink
 	}
-	if g.Expiry != "" {
-		b.WriteString("17" + g.Expiry)
+	g, err := parse(c.Data)
+	want := Code{AIM: c.AIM, Data: c.Data}
+	want.setGS1(g)
+	if err != nil || c != want {
+		t.Fatalf("GS1 code %+v disagrees with its parse: %+v, %v", c, g, err)
 	}
-	if g.Lot != "" {
-		b.WriteString("10" + g.Lot)
-		if g.Serial != "" {
-			b.WriteString(gsS)
+	if len(c.GTIN) != 14 || !ValidEAN(c.GTIN) {
+		t.Fatalf("GS1 code without a valid GTIN: %+v", c)
+	}
+	if c.Product != "" && !strings.HasSuffix(c.GTIN, c.Product) {
+		t.Fatalf("product %q is not the GTIN %q's", c.Product, c.GTIN)
+	}
+}
+
+// checkVoucher checks that a voucher is nothing a pack carries (issue #16).
+func checkVoucher(t *testing.T, c Code) {
+	t.Helper()
+	probe := Code{Data: c.Data}
+	if matched, _ := probe.byShape(); matched || c.AIM != "]Q1" || allDigits(c.Data) || bracketedAI(c.Data) ||
+		isDigitalLink(c.Data) || strings.HasPrefix(c.Data, "RX") {
+		t.Fatalf("voucher %+v has the shape of another code", c)
+	}
+	for i := 0; i < len(c.Data); i++ {
+		if c.Data[i] < 0x20 || c.Data[i] > 0x7e {
+			t.Fatalf("voucher %q is not printable ASCII", c.Data)
 		}
 	}
-	if g.Serial != "" {
-		b.WriteString("21" + g.Serial)
+}
+
+// checkParsedGS1 checks what a successful ParseGS1 or ParseDigitalLink
+// returns: a valid GTIN, set-82 fields, and dates that are real dates
+// agreeing with their YYMMDD.
+func checkParsedGS1(t *testing.T, g GS1) {
+	t.Helper()
+	if len(g.GTIN) != 14 || !ValidEAN(g.GTIN) {
+		t.Fatalf("GTIN %q invalid", g.GTIN)
+	}
+	for _, v := range []string{g.Lot, g.Serial, g.Variant} {
+		if len(v) > 20 {
+			t.Fatalf("variable field %q longer than 20", v)
+		}
+		for i := 0; i < len(v); i++ {
+			if !inSet82(v[i]) {
+				t.Fatalf("variable field %q has byte 0x%02x", v, v[i])
+			}
+		}
+	}
+	checkDate(t, g.Expiry, g.ExpiryDate, true)
+	checkDate(t, g.Produced, g.ProducedDate, false)
+
+}
+
+// checkDate checks date is yymmdd resolved; day 00 is the month's last
+// day when last, else its first.
+func checkDate(t *testing.T, yymmdd, date string, last bool) {
+	t.Helper()
+	if yymmdd == "" {
+		if date != "" {
+			t.Fatalf("date %q without YYMMDD", date)
+		}
+		return
+	}
+	d, err := time.Parse(time.DateOnly, date)
+	if err != nil || len(yymmdd) != 6 || d.Format("0601") != yymmdd[:4] {
+		t.Fatalf("date %q for %q: %v", date, yymmdd, err)
+	}
+	switch day := yymmdd[4:]; {
+	case day == "00" && last:
+		if d.AddDate(0, 0, 1).Day() != 1 {
+			t.Fatalf("day 00 of %q resolved to %s, not the month's last day", yymmdd, date)
+		}
+	case day == "00":
+		if d.Day() != 1 {
+			t.Fatalf("day 00 of %q resolved to %s, not the month's first day", yymmdd, date)
+		}
+	case d.Format("02") != day:
+		t.Fatalf("date %q for %q", date, yymmdd)
+	}
+}
+
+// encodeGS1 writes g back as an element string: fixed fields first, GS
+// after each variable field but the last.
+func encodeGS1(g GS1) string {
+	var b strings.Builder
+	for _, f := range []struct{ ai, v string }{{"01", g.GTIN}, {"11", g.Produced}, {"17", g.Expiry}} {
+		if f.v != "" {
+			b.WriteString(f.ai + f.v)
+		}
+	}
+	sep := ""
+	for _, f := range []struct{ ai, v string }{{"22", g.Variant}, {"10", g.Lot}, {"21", g.Serial}} {
+		if f.v != "" {
+			b.WriteString(sep + f.ai + f.v)
+			sep = gsS
+		}
+	}
+	return b.String()
+}
+
+// encodeDigitalLink writes g back as a Digital Link: qualifiers in the
+// path, percent-encoded, dates in the query.
+func encodeDigitalLink(g GS1) string {
+	var b strings.Builder
+	b.WriteString("https://example.com/01/" + g.GTIN)
+	for _, f := range []struct{ ai, v string }{{"22", g.Variant}, {"10", g.Lot}, {"21", g.Serial}} {
+		if f.v != "" {
+			b.WriteString("/" + f.ai + "/" + url.PathEscape(f.v))
+		}
+	}
+	sep := "?"
+	for _, f := range []struct{ ai, v string }{{"17", g.Expiry}, {"11", g.Produced}} {
+		if f.v != "" {
+			b.WriteString(sep + f.ai + "=" + f.v)
+			sep = "&"
+		}
 	}
 	return b.String()
 }
@@ -90,6 +195,9 @@ func FuzzParseGS1(f *testing.F) {
 	f.Add(gsS + "21SN" + gsS + "10L" + gsS)
 	f.Add("0116901234567899" + gsS + "17270200")
 	f.Add("10A121B2")
+	f.Add("0100000012345670" + "11280229" + "17280200" + "22V" + gsS + "21S")
+	f.Add("0106901234567892" + "11250100")
+	f.Add("17270200" + "10L")
 	f.Fuzz(func(t *testing.T, data string) {
 		g, err := ParseGS1(data)
 		if err != nil {
@@ -98,23 +206,41 @@ func FuzzParseGS1(f *testing.F) {
 			}
 			return
 		}
-		if g == (GS1{}) {
-			t.Fatalf("ParseGS1(%q) found nothing but no error", data)
-		}
-		if g.GTIN != "" && (len(g.GTIN) != 14 || !ValidEAN(g.GTIN)) {
-			t.Fatalf("GTIN %q invalid", g.GTIN)
-		}
-		if g.Expiry != "" && (len(g.Expiry) != 6 || !allDigits(g.Expiry)) {
-			t.Fatalf("expiry %q invalid", g.Expiry)
-		}
-		for _, v := range []string{g.Lot, g.Serial} {
-			if len(v) > 20 || strings.IndexByte(v, gs) >= 0 {
-				t.Fatalf("variable field %q invalid", v)
-			}
-		}
+		checkParsedGS1(t, g)
 		again, err := ParseGS1(encodeGS1(g))
 		if err != nil || again != g {
 			t.Fatalf("round trip of %+v: %+v, %v", g, again, err)
+		}
+		if dl, err := ParseDigitalLink(encodeDigitalLink(g)); err != nil || dl != g {
+			t.Fatalf("%+v as a Digital Link: %+v, %v", g, dl, err)
+		}
+	})
+}
+
+func FuzzParseDigitalLink(f *testing.F) {
+	for _, tc := range digitalLinkCases {
+		f.Add(tc.in)
+	}
+	f.Add("https://x/01/0")
+	f.Add("http://x/8004/1?17=")
+	f.Add("https://x/01/09506000134352/10/%")
+	f.Fuzz(func(t *testing.T, s string) {
+		g, err := ParseDigitalLink(s)
+		if err != nil {
+			if !errors.Is(err, ErrUnreadable) || g != (GS1{}) {
+				t.Fatalf("ParseDigitalLink(%q) = %+v, %v", s, g, err)
+			}
+			return
+		}
+		if !isDigitalLink(s) {
+			t.Fatalf("ParseDigitalLink(%q) read a link isDigitalLink does not see", s)
+		}
+		checkParsedGS1(t, g)
+		if again, err := ParseDigitalLink(encodeDigitalLink(g)); err != nil || again != g {
+			t.Fatalf("round trip of %+v: %+v, %v", g, again, err)
+		}
+		if es, err := ParseGS1(encodeGS1(g)); err != nil || es != g {
+			t.Fatalf("%+v as an element string: %+v, %v", g, es, err)
 		}
 	})
 }
