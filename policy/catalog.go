@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tillguard/tillguard/internal/gs1"
@@ -17,26 +18,56 @@ import (
 // read-only once loaded and safe for concurrent use.
 type Catalog struct {
 	items     []Item
+	uploads   []UploadInfo   // beside items; nil when the file has none of the upload columns
 	byBarcode map[string]int // index into items
 	byTrace   map[string]int
+}
+
+// UploadInfo is what the national platform's 3505 upload takes of an item
+// and the rules do not read: the optional columns named as the platform
+// names its fields (docs/national-platform.md). Empty is "not given".
+type UploadInfo struct {
+	HilistID   string // fixmedins_hilist_id: the pharmacy's own item id; "" = the barcode stands in
+	HilistName string // fixmedins_hilist_name: the pharmacy's own item name; "" = name stands in
+	Lot        string // manu_lotnum: the lot on the shelf, for boxes whose code carries none
+	ManuDate   string // manu_date of that lot, YYYY-MM-DD
+	ExpyEnd    string // expy_end of that lot, YYYY-MM-DD
+	Trdn       bool   // trdn_flag: sold by the unit, split from the pack (拆零)
 }
 
 // Lookup returns the item with this EAN-13 or EAN-8 barcode. The GTIN-14 a
 // GS1 symbol carries (the EAN left-padded with zeros) finds the same item.
 func (c *Catalog) Lookup(barcode string) (Item, bool) {
-	if i, ok := c.byBarcode[barcode]; ok {
+	if i, ok := c.index(barcode); ok {
 		return c.items[i], true
+	}
+	return Item{}, false
+}
+
+// Upload returns the upload columns of the item with this barcode (as
+// Lookup finds it); zero when it has none or is not in the catalogue.
+func (c *Catalog) Upload(barcode string) UploadInfo {
+	if i, ok := c.index(barcode); ok && c.uploads != nil {
+		return c.uploads[i]
+	}
+	return UploadInfo{}
+}
+
+// index finds barcode's item as Lookup describes.
+func (c *Catalog) index(barcode string) (int, bool) {
+	if i, ok := c.byBarcode[barcode]; ok {
+		return i, true
 	}
 	if len(barcode) == 14 {
 		for _, pad := range []string{"0", "000000"} {
 			if key, ok := strings.CutPrefix(barcode, pad); ok {
 				if i, ok := c.byBarcode[key]; ok {
-					return c.items[i], true
+					return i, true
 				}
 			}
 		}
 	}
-	return Item{}, false
+	return 0, false
 }
 
 // ByTrace returns the product of a 20-digit drug traceability code through
@@ -77,13 +108,25 @@ const (
 	colDailyUnits
 	colPriceFen
 	colPriceCapFen
+	// The upload columns (UploadInfo), optional, named as the platform
+	// names the fields.
+	colHilistID
+	colHilistName
+	colLot
+	colManuDate
+	colExpyEnd
+	colTrdn
 	numColumns
 )
+
+// firstUploadColumn starts the columns of UploadInfo.
+const firstUploadColumn = colHilistID
 
 func (c column) String() string {
 	return [numColumns]string{
 		"barcode", "trace_prefix", "med_list_codg", "name", "category", "covered", "rx",
 		"control", "course", "pack_units", "daily_units", "price_fen", "price_cap_fen",
+		"fixmedins_hilist_id", "fixmedins_hilist_name", "manu_lotnum", "manu_date", "expy_end", "trdn_flag",
 	}[c]
 }
 
@@ -135,6 +178,9 @@ func LoadCatalog(r io.Reader) (*Catalog, error) {
 		byBarcode: make(map[string]int, rows),
 		byTrace:   make(map[string]int, rows),
 	}
+	if hasUploadColumns(at) {
+		c.uploads = make([]UploadInfo, 0, rows)
+	}
 	lines := make([]int, 0, rows) // CSV line of each item, for duplicate reports
 	for {
 		rec, err := cr.Read()
@@ -156,7 +202,10 @@ func LoadCatalog(r io.Reader) (*Catalog, error) {
 			problems = append(problems, fmt.Errorf("line %d: %d fields, header has %d", line, len(rec), nfields))
 			continue
 		}
-		it, errs := parseRow(row{at: at, rec: rec})
+		rw := row{at: at, rec: rec}
+		it, errs := parseRow(rw)
+		up, upErrs := parseUpload(rw, it)
+		errs = append(errs, upErrs...)
 		if i, dup := c.byBarcode[it.Barcode]; dup {
 			errs = append(errs, fmt.Sprintf("barcode %s already on line %d", it.Barcode, lines[i]))
 			it.Barcode = ""
@@ -178,6 +227,9 @@ func LoadCatalog(r io.Reader) (*Catalog, error) {
 			c.byTrace[it.TracePrefix] = len(c.items)
 		}
 		c.items = append(c.items, it)
+		if c.uploads != nil {
+			c.uploads = append(c.uploads, up)
+		}
 		lines = append(lines, line)
 	}
 	if len(problems) > 0 {
@@ -346,6 +398,73 @@ func parseRow(r row) (Item, []string) {
 	}
 	return it, errs
 }
+
+// hasUploadColumns reports whether the header names an upload column:
+// a catalogue without any keeps no UploadInfo per item.
+func hasUploadColumns(at [numColumns]int) bool {
+	for c := firstUploadColumn; c < numColumns; c++ {
+		if at[c] >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// The platform's lengths of the upload columns, in characters.
+const (
+	maxHilistID   = 30
+	maxHilistName = 200
+	maxLot        = 30
+)
+
+// parseUpload reads a row's upload columns and the problems they have.
+// Each is optional; a lot's dates may be given without it, for stock
+// whose lot the box's code carries.
+func parseUpload(r row, it Item) (UploadInfo, []string) {
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	up := UploadInfo{
+		HilistID:   r.get(colHilistID),
+		HilistName: r.get(colHilistName),
+		Lot:        r.get(colLot),
+		ManuDate:   r.get(colManuDate),
+		ExpyEnd:    r.get(colExpyEnd),
+	}
+	for _, f := range []struct {
+		col column
+		v   string
+		max int
+	}{{colHilistID, up.HilistID, maxHilistID}, {colHilistName, up.HilistName, maxHilistName}, {colLot, up.Lot, maxLot}} {
+		switch n := utf8.RuneCountInString(f.v); {
+		case n > f.max:
+			bad("%s is %d characters, the national platform takes at most %d", f.col, n, f.max)
+		case strings.IndexFunc(f.v, isControl) >= 0:
+			bad("%s has a control character", f.col)
+		}
+	}
+	for _, f := range []struct {
+		col column
+		v   string
+	}{{colManuDate, up.ManuDate}, {colExpyEnd, up.ExpyEnd}} {
+		if _, err := time.Parse(time.DateOnly, f.v); f.v != "" && err != nil {
+			bad("%s %q: want a date YYYY-MM-DD", f.col, f.v)
+		}
+	}
+	if up.ManuDate != "" && up.ExpyEnd != "" && up.ExpyEnd < up.ManuDate {
+		bad("expy_end %s is before manu_date %s", up.ExpyEnd, up.ManuDate)
+	}
+	var ok bool
+	if up.Trdn, ok = flag01(r.get(colTrdn), true); !ok {
+		bad("trdn_flag %q: want 1, 0 or empty", r.get(colTrdn))
+	}
+	if up.Trdn && it.PackUnits == 0 {
+		bad("trdn_flag 1 (sold by the unit) needs pack_units, the units in a pack")
+	}
+	return up, errs
+}
+
+// isControl is unicode.IsControl (C0, DEL and C1), without the import.
+func isControl(r rune) bool { return r < 0x20 || r >= 0x7f && r < 0xa0 }
 
 // maxCount bounds catalogue integers: more than any pack, dose or price
 // (¥100 million), and small enough that no product of two overflows.

@@ -369,3 +369,63 @@ func TestLoadCatalog_notUTF8(t *testing.T) {
 		t.Fatalf("the UTF-8 file: %v, %v", c, err)
 	}
 }
+
+// The upload columns are optional, read when present, and give nothing
+// when absent or for a barcode not in the catalogue.
+func TestCatalog_Upload(t *testing.T) {
+	const up = "barcode,name,category,covered,med_list_codg,course,pack_units,daily_units,fixmedins_hilist_id,fixmedins_hilist_name,manu_lotnum,manu_date,expy_end,trdn_flag\n"
+	c, err := LoadCatalog(strings.NewReader(up +
+		"6901234567892,二甲双胍,drug,1,XA10BAE054A001010101445,chronic,60,6,YP-0001,二甲双胍片（店内）,L2405,2025-05-01,2027-04-30,1\n" +
+		"6903148091050,洗发水,daily_goods,0,,,,,,,,,,\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		barcode string
+		want    UploadInfo
+	}{
+		{metBarA, UploadInfo{HilistID: "YP-0001", HilistName: "二甲双胍片（店内）", Lot: "L2405", ManuDate: "2025-05-01", ExpyEnd: "2027-04-30", Trdn: true}},
+		{"0" + metBarA, UploadInfo{HilistID: "YP-0001", HilistName: "二甲双胍片（店内）", Lot: "L2405", ManuDate: "2025-05-01", ExpyEnd: "2027-04-30", Trdn: true}},
+		{shampooBc, UploadInfo{}},
+		{"6901234567891", UploadInfo{}},
+	}
+	for _, tt := range tests {
+		if got := c.Upload(tt.barcode); got != tt.want {
+			t.Errorf("Upload(%s) = %+v, want %+v", tt.barcode, got, tt.want)
+		}
+	}
+	// A catalogue without the columns keeps nothing for them.
+	plain, err := LoadCatalog(strings.NewReader(hdr + rowMetA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain.uploads != nil || plain.Upload(metBarA) != (UploadInfo{}) {
+		t.Errorf("uploads %v without the columns", plain.uploads)
+	}
+}
+
+func TestLoadCatalog_badUploadColumns(t *testing.T) {
+	const up = "barcode,name,category,covered,pack_units,daily_units,course,fixmedins_hilist_id,fixmedins_hilist_name,manu_lotnum,manu_date,expy_end,trdn_flag\n"
+	const good = "6923456700123,口罩,device,0,,,,"
+	tests := []struct {
+		name, row, want string
+	}{
+		{"id too long", good + strings.Repeat("A", 31) + ",,,,,\n", "fixmedins_hilist_id is 31 characters, the national platform takes at most 30"},
+		{"name too long", good + "," + strings.Repeat("名", 201) + ",,,,\n", "fixmedins_hilist_name is 201 characters"},
+		{"lot too long", good + ",," + strings.Repeat("L", 31) + ",,,\n", "manu_lotnum is 31 characters"},
+		{"control character", good + ",\"a\tb\",,,,\n", "fixmedins_hilist_name has a control character"},
+		{"manu_date no date", good + ",,L1,2025-13-01,,\n", `manu_date "2025-13-01": want a date YYYY-MM-DD`},
+		{"expy_end other layout", good + ",,L1,,2027/04/30,\n", `expy_end "2027/04/30"`},
+		{"expiry before manufacture", good + ",,L1,2025-05-01,2024-05-01,\n", "expy_end 2024-05-01 is before manu_date 2025-05-01"},
+		{"trdn_flag not 0/1", good + ",,,,,yes\n", `trdn_flag "yes": want 1, 0 or empty`},
+		{"split pack without pack_units", good + ",,,,,1\n", "trdn_flag 1 (sold by the unit) needs pack_units"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := LoadCatalog(strings.NewReader(up + "6901234567892,二甲双胍,drug,0,60,6,chronic,,,,,,\n" + tt.row))
+			if !hasProblem(err, "line 3: ", tt.want) || len(problems(err)) != 1 {
+				t.Fatalf("error %v\nwant one problem, on line 3, containing %q", err, tt.want)
+			}
+		})
+	}
+}

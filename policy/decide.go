@@ -21,6 +21,10 @@ type Line struct {
 	Qty     int      // retail packs
 	Traces  []string // traceability codes scanned for this line, one per box
 	Manual  bool     // keyed in, not scanned
+	// Expiry is the boxes' expiry date as scanned (GS1 AI 17, day 00
+	// already the month's last day), YYYY-MM-DD, the last day they may be
+	// sold; "" unknown. A line holds boxes of one lot, so one date.
+	Expiry string
 }
 
 // Basket is the rest of the open sale.
@@ -89,6 +93,8 @@ func Overridable(d Decision) bool { return d.Verdict == Hold }
 // insurance will not pay (non_drug, not_covered) is still checked against
 // the drug-law rules (rx_required, rx_items, special_control, trace_dup),
 // the card and till rules and manual_entry, so the record shows them.
+// expired runs on every line whose Expiry is known, card or not: a box
+// past its expiry is not sold at all.
 //
 // deny reports cards on the deny list (Policy.Denied; nil denies none).
 // now is the scan time in the pharmacy's zone: days are counted in calendar
@@ -266,6 +272,24 @@ func Decide(l Line, card *Card, b Basket, h History, lim Limits, deny func(cardN
 
 	if l.Manual && lim.on(RuleManualEntry) {
 		add(reasonManualEntry, facts{})
+	}
+
+	if l.Expiry != "" && lim.on(RuleExpired) {
+		var f facts
+		f.set("expiry", shorten(l.Expiry))
+		last, err := time.Parse(time.DateOnly, l.Expiry)
+		// Days left count calendar days: 0 on the expiry day, which is
+		// still sellable.
+		left := civilDay(last) - civilDay(now)
+		switch near := int64(lim.ExpiryNearDays); {
+		case err != nil:
+			add(reasonExpiryBad, f) // fail closed
+		case left < 0:
+			add(reasonExpired, f)
+		case near < 0 || left < near:
+			f.set("days", strconv.FormatInt(left, 10))
+			add(reasonExpiryNear, f)
+		}
 	}
 	return d
 }

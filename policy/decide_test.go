@@ -471,3 +471,74 @@ func TestDecideReturn(t *testing.T) {
 		}
 	}
 }
+
+// TestDecide_expired checks the expired rule: past the expiry date
+// blocked, the expiry day itself sellable, fewer than N days left flagged,
+// no date no finding, an unreadable date blocked; with or without a card.
+func TestDecide_expired(t *testing.T) {
+	now := day(0) // 2025-03-10 09:30 CST
+	noNear := DefaultLimits()
+	noNear.ExpiryNearDays = 0
+	negative := DefaultLimits()
+	negative.ExpiryNearDays = -1
+	off := DefaultLimits()
+	off.Off = map[RuleID]bool{RuleExpired: true}
+	tests := []struct {
+		name    string
+		expiry  string
+		card    *Card
+		lim     Limits
+		now     time.Time
+		verdict Verdict
+		zh, en  string
+	}{
+		{"no expiry known", "", testCard, DefaultLimits(), now, Allow, "", ""},
+		{"past expiry", "2025-03-09", testCard, DefaultLimits(), now, Block,
+			"药品已过有效期（2025-03-09），不得销售", "Past its expiry date (2025-03-09): not for sale"},
+		{"long past", "2019-12-31", testCard, DefaultLimits(), now, Block, "药品已过有效期（2019-12-31），不得销售", ""},
+		{"past expiry without a card", "2025-03-09", nil, DefaultLimits(), now, Block, "", ""},
+		{"expires today: flagged, not blocked", "2025-03-10", testCard, DefaultLimits(), now, Flag,
+			"药品临近有效期（2025-03-10，还剩 0 天）", "Near its expiry (2025-03-10, 0 days left)"},
+		{"expires today, last minute", "2025-03-10", testCard, DefaultLimits(), time.Date(2025, 3, 10, 23, 59, 59, 0, cst), Flag, "", ""},
+		{"expired at midnight", "2025-03-10", testCard, DefaultLimits(), time.Date(2025, 3, 11, 0, 0, 0, 0, cst), Block, "", ""},
+		{"expires today, no near window", "2025-03-10", testCard, noNear, now, Allow, "", ""},
+		{"past expiry, no near window", "2025-03-09", testCard, noNear, now, Block, "", ""},
+		{"12 days left", "2025-03-22", testCard, DefaultLimits(), now, Flag,
+			"药品临近有效期（2025-03-22，还剩 12 天）", "Near its expiry (2025-03-22, 12 days left)"},
+		{"29 days left", "2025-04-08", testCard, DefaultLimits(), now, Flag, "药品临近有效期（2025-04-08，还剩 29 天）", ""},
+		{"30 days left", "2025-04-09", testCard, DefaultLimits(), now, Allow, "", ""},
+		{"near without a card", "2025-03-22", nil, DefaultLimits(), now, Flag, "", ""},
+		{"negative window fails closed", "2030-01-01", testCard, negative, now, Flag, "", ""},
+		{"day that does not exist", "2025-02-30", testCard, DefaultLimits(), now, Block,
+			"药品有效期 2025-02-30 无法识别，请核对药盒", "The box's expiry date 2025-02-30 cannot be read: check the box"},
+		{"GS1 digits, not a date", "250309", testCard, DefaultLimits(), now, Block, "药品有效期 250309 无法识别，请核对药盒", ""},
+		{"switched off", "2025-03-09", testCard, off, now, Allow, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := Line{Barcode: metforminA.Barcode, Item: &metforminA, Qty: 1, Expiry: tt.expiry}
+			d := Decide(l, tt.card, Basket{RxRef: "RX1"}, History{}, tt.lim, nil, tt.now)
+			if d.Verdict != tt.verdict {
+				t.Fatalf("got %+v, want %s", d, tt.verdict)
+			}
+			if tt.verdict == Allow {
+				return
+			}
+			if d.Rule != RuleExpired || len(d.Findings) != 1 {
+				t.Fatalf("got %+v, want only expired", d)
+			}
+			if tt.zh != "" && d.ReasonZH != tt.zh {
+				t.Errorf("ReasonZH = %q, want %q", d.ReasonZH, tt.zh)
+			}
+			if tt.en != "" && d.ReasonEN != tt.en {
+				t.Errorf("ReasonEN = %q, want %q", d.ReasonEN, tt.en)
+			}
+		})
+	}
+	// A near-expiry flag stays a flag beside a block, which decides.
+	l := Line{Barcode: shampoo.Barcode, Item: &shampoo, Qty: 1, Expiry: "2025-03-22"}
+	d := Decide(l, testCard, Basket{}, History{}, DefaultLimits(), nil, now)
+	if !slices.Equal(rules(d), []RuleID{RuleNonDrug, RuleExpired}) || d.Rule != RuleNonDrug || d.Findings[1].Verdict != Flag {
+		t.Errorf("shampoo near expiry: %+v", d)
+	}
+}

@@ -6,7 +6,8 @@ import "time"
 // (DefaultLimits), changed per region by the policy file or the bureau's
 // bundle (Policy.Limits). A zero setting fails closed (a 0-day limit allows
 // nothing, 0 burst cards holds every card) rather than switching a rule
-// off: rules are switched off only through Off, and off_hours by Hours nil.
+// off: rules are switched off only through Off, off_hours by Hours nil, and
+// expired's near-expiry flag (never its block) by ExpiryNearDays 0.
 // Maps are read-only once the Limits are in use.
 type Limits struct {
 	AcuteDays, ChronicDays, LongRxDays int // days_supply: 7, 15, 84
@@ -18,6 +19,13 @@ type Limits struct {
 	Hours       *Hours             // off_hours: registered opening hours; nil = no limit
 	Severity    map[RuleID]Verdict // per-rule severity where docs/rules.md allows a change (trace_missing: block)
 	Off         map[RuleID]bool    // rules switched off (never non_drug or not_covered)
+
+	// ExpiryNearDays: expired flags a box with fewer than this many days
+	// left before its expiry date (30). 0 flags none ("fewer than 0 days"
+	// never holds); a box past its expiry is blocked all the same. A
+	// negative window, which LoadPolicy refuses, flags every box with a
+	// known expiry: fail closed.
+	ExpiryNearDays int
 }
 
 // Hours are a pharmacy's registered opening hours, local clock time
@@ -30,14 +38,16 @@ type Hours struct {
 // DefaultLimits returns the defaults of docs/rules.md: 7 days acute, 15 chronic, 84
 // for a long prescription (000_ff44986620f61bf1.txt:29); 5 drugs on a
 // prescription (002_0b440fc10f5ecba8.txt:981); 2 packs of an ephedrine
-// compound per sale; more than 4 cards in 10 minutes; no opening hours.
+// compound per sale; more than 4 cards in 10 minutes; no opening hours; a
+// box flagged with fewer than 30 days before its expiry.
 func DefaultLimits() Limits {
 	return Limits{
 		AcuteDays: 7, ChronicDays: 15, LongRxDays: 84,
-		RxItems:     5,
-		ControlMax:  map[string]int{"ephedrine": 2},
-		BurstCards:  4,
-		BurstWindow: 10 * time.Minute,
+		RxItems:        5,
+		ControlMax:     map[string]int{"ephedrine": 2},
+		BurstCards:     4,
+		BurstWindow:    10 * time.Minute,
+		ExpiryNearDays: 30,
 	}
 }
 

@@ -30,7 +30,8 @@ import (
 //	}
 //
 // where limits holds any of acute_days, chronic_days, long_rx_days,
-// rx_items, burst_cards (integers), control_max ({"ephedrine": 2}),
+// rx_items, burst_cards, expiry_near_days (integers; expiry_near_days 0 to
+// 366, 0 for no near-expiry flag), control_max ({"ephedrine": 2}),
 // burst_window ("10m"), hours ({"open": "08:00", "close": "22:00"}, or null
 // for no limit), severity ({"trace_missing": "block"}) and off
 // ({"manual_entry": true}). A setting left out is inherited. Every object
@@ -198,7 +199,7 @@ func (c *checker) limits(v *jval, path string, base Limits) Limits {
 	}
 	before := len(c.problems)
 	keys := []string{"comment", "acute_days", "chronic_days", "long_rx_days", "rx_items", "control_max",
-		"burst_cards", "burst_window", "hours", "severity", "off"}
+		"burst_cards", "burst_window", "hours", "expiry_near_days", "severity", "off"}
 	c.fields(v, path, keys, func(k string, v *jval, path string) {
 		switch k {
 		case "acute_days":
@@ -211,6 +212,10 @@ func (c *checker) limits(v *jval, path string, base Limits) Limits {
 			l.RxItems = c.integer(v, path, 1, 100)
 		case "burst_cards":
 			l.BurstCards = c.integer(v, path, 1, 1000)
+		case "expiry_near_days":
+			// 0 is no near-expiry flag, not a limit that fails closed: a
+			// box past its expiry is blocked whatever the window.
+			l.ExpiryNearDays = c.integer(v, path, 0, 366)
 		case "burst_window":
 			if v.kind != 's' {
 				c.bad(path, "want a duration such as \"10m\"")

@@ -33,6 +33,7 @@ func sameLimits(a, b Limits) bool {
 	}
 	return a.AcuteDays == b.AcuteDays && a.ChronicDays == b.ChronicDays && a.LongRxDays == b.LongRxDays &&
 		a.RxItems == b.RxItems && a.BurstCards == b.BurstCards && a.BurstWindow == b.BurstWindow &&
+		a.ExpiryNearDays == b.ExpiryNearDays &&
 		maps.Equal(a.ControlMax, b.ControlMax) && hours(a.Hours) == hours(b.Hours) &&
 		len(a.Severity) == len(b.Severity) && len(a.Off) == len(b.Off) &&
 		maps.Equal(a.Severity, b.Severity) && maps.Equal(a.Off, b.Off)
@@ -87,6 +88,9 @@ func TestLoadPolicy_merge(t *testing.T) {
 	if d.ControlMax["codeine"] != 0 {
 		t.Error("a region's map leaked into the default")
 	}
+	if d.ExpiryNearDays != 30 || r.ExpiryNearDays != 30 {
+		t.Errorf("near-expiry window %d, %d: want the default 30 inherited", d.ExpiryNearDays, r.ExpiryNearDays)
+	}
 	if dp := DefaultPolicy(); dp.Version == "" || !sameLimits(dp.Limits("330100"), DefaultLimits()) || dp.Denied("A1234567") {
 		t.Errorf("DefaultPolicy = %+v", dp)
 	}
@@ -125,6 +129,10 @@ func TestLoadPolicy_bad(t *testing.T) {
 		{"hours unknown key", `{"version": "v", "default": {"hours": {"open": "08:00", "close": "22:00", "tz": "CST"}}}`, "default.hours.tz: unknown key"},
 		{"bad window", `{"version": "v", "default": {"burst_window": "10"}}`, "default.burst_window: \"10\": want a duration"},
 		{"window too short", `{"version": "v", "default": {"burst_window": "5s"}}`, "want a duration from 1m to 24h"},
+		{"negative near-expiry window", `{"version": "v", "default": {"expiry_near_days": -1}}`, "default.expiry_near_days: want a whole number from 0 to 366"},
+		{"near-expiry window too long", `{"version": "v", "regions": {"330100": {"expiry_near_days": 400}}}`, "regions.330100.expiry_near_days: want a whole number from 0 to 366"},
+		{"near-expiry window as a string", `{"version": "v", "default": {"expiry_near_days": "30"}}`, "default.expiry_near_days: want a whole number"},
+		{"near-expiry window fractional", `{"version": "v", "default": {"expiry_near_days": 7.5}}`, "default.expiry_near_days: want a whole number"},
 		{"bad control class", `{"version": "v", "default": {"control_max": {"Ephedrine!": 2}}}`, "controlled class"},
 		{"negative control", `{"version": "v", "default": {"control_max": {"ephedrine": -1}}}`, "default.control_max.ephedrine: want a whole number from 1"},
 		{"deny not a list", `{"version": "v", "deny": "A1"}`, "deny: want an array"},
@@ -154,7 +162,7 @@ func TestLoadPolicy_bad(t *testing.T) {
 func TestLoadPolicy_allProblems(t *testing.T) {
 	_, err := LoadPolicy(strings.NewReader(`{
 		"default": {"acute_days": -1, "severity": {"rx_items": "block"}, "color": "red"},
-		"regions": {"330100": {"off": {"non_drug": true}, "hours": {"open": "23:61", "close": "06:00"}}},
+		"regions": {"330100": {"off": {"non_drug": true}, "hours": {"open": "23:61", "close": "06:00"}, "expiry_near_days": -30}},
 		"deny": [7]
 	}`))
 	if err == nil {
@@ -162,11 +170,11 @@ func TestLoadPolicy_allProblems(t *testing.T) {
 	}
 	want := []string{
 		"default.acute_days:", "default.severity.rx_items:", "default.color:", "regions.330100.off.non_drug:",
-		"regions.330100.hours.open:", "deny[0]:", "version: missing",
+		"regions.330100.hours.open:", "regions.330100.expiry_near_days:", "deny[0]:", "version: missing",
 	}
 	msg := err.Error()
-	if !strings.Contains(msg, "(7 problems)") {
-		t.Errorf("want 7 problems: %v", msg)
+	if !strings.Contains(msg, "(8 problems)") {
+		t.Errorf("want 8 problems: %v", msg)
 	}
 	for _, w := range want {
 		if !strings.Contains(msg, w) {
@@ -213,7 +221,7 @@ func FuzzLoadPolicy(f *testing.F) {
 		}
 		for name, l := range all {
 			if l.AcuteDays < 1 || l.ChronicDays < 1 || l.LongRxDays < max(l.AcuteDays, l.ChronicDays) ||
-				l.RxItems < 1 || l.BurstCards < 1 || l.BurstWindow < time.Minute {
+				l.RxItems < 1 || l.BurstCards < 1 || l.BurstWindow < time.Minute || l.ExpiryNearDays < 0 || l.ExpiryNearDays > 366 {
 				t.Fatalf("%s: impossible limits loaded: %+v", name, l)
 			}
 			for id, v := range l.Severity {
@@ -241,4 +249,22 @@ func FuzzLoadPolicy(f *testing.F) {
 				Basket{}, History{}, l, p.Denied, day(0))
 		}
 	})
+}
+
+// TestLoadPolicy_expiryNearDays checks the near-expiry window: inherited
+// when left out, 0 accepted (no near-expiry flag), a region over default.
+func TestLoadPolicy_expiryNearDays(t *testing.T) {
+	p, err := LoadPolicy(strings.NewReader(`{"version": "v", "default": {"expiry_near_days": 60},
+		"regions": {"110000": {"expiry_near_days": 0}, "120000": {}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for region, want := range map[string]int{"": 60, "110000": 0, "120000": 60} {
+		if got := p.Limits(region).ExpiryNearDays; got != want {
+			t.Errorf("Limits(%q).ExpiryNearDays = %d, want %d", region, got, want)
+		}
+	}
+	if got := DefaultPolicy().Limits("").ExpiryNearDays; got != 30 {
+		t.Errorf("default window %d, want 30", got)
+	}
 }

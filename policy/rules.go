@@ -34,7 +34,7 @@ func (v Verdict) rank() int {
 // tests name it. Renaming one is a protocol change.
 type RuleID string
 
-// The fifteen rules of docs/rules.md, in its order, with the source lines
+// The sixteen rules of docs/rules.md, in its order, with the source lines
 // each rests on (<document>:<line>; docs/rules.md names each document and
 // quotes the passage). The words in brackets are
 // what the cited line says.
@@ -146,15 +146,27 @@ const (
 	// 001_5780b94b1abdec55.txt:23 (套取现金), 001_5780b94b1abdec55.txt:277
 	// (返还现金), 001_5780b94b1abdec55.txt:411 (使用医保卡套现).
 	RuleCashRefund RuleID = "cash_refund"
+
+	// RuleExpired: a box past its expiry date (the scanned GS1 AI 17,
+	// Line.Expiry) is not sold; one with fewer than N days left is
+	// flagged (near expiry; Limits.ExpiryNearDays, 30 by default, 0 for no
+	// flag). The expiry day itself is still sellable. An unreadable date
+	// blocks (fail closed); no date, no finding. Block.
+	// 004_e78309baa7633d7d.txt:177 (药品养护、人员资质、效期管理进行检查),
+	// 001_5780b94b1abdec55.txt:885 (近效期药品的催销记录); that a drug
+	// past its expiry is substandard (劣药) and not sold is the national
+	// Drug Administration Law, not in the seeds.
+	RuleExpired RuleID = "expired"
 )
 
 // ruleOrder lists the rules in the order of docs/rules.md: the order of Rules(), of
 // a decision's findings, and the tie-break between equally severe findings.
-func ruleOrder() [15]RuleID {
-	return [15]RuleID{
+func ruleOrder() [16]RuleID {
+	return [16]RuleID{
 		RuleNonDrug, RuleNotCovered, RuleDaysSupply, RuleRxRequired, RuleRxItems,
 		RuleSpecialControl, RuleTraceDup, RuleTraceMissing, RulePriceCap, RuleCardExpired,
 		RuleCardBlocked, RuleCardBurst, RuleOffHours, RuleManualEntry, RuleCashRefund,
+		RuleExpired,
 	}
 }
 
@@ -241,6 +253,9 @@ func (id RuleID) Info() (RuleInfo, bool) {
 	case RuleCashRefund:
 		r.TitleZH, r.TitleEN = "医保商品退现金", "Insurance item refunded as cash"
 		r.Sources = []string{s000 + "170", s001 + "23", s001 + "277", s001 + "411"}
+	case RuleExpired:
+		r.TitleZH, r.TitleEN = "药品过期或临近有效期", "Past or near its expiry date"
+		r.Sources = []string{s004 + "177", s001 + "885", "national Drug Administration Law (a drug past its expiry is 劣药)"}
 	default:
 		return RuleInfo{}, false
 	}
@@ -248,7 +263,8 @@ func (id RuleID) Info() (RuleInfo, bool) {
 }
 
 // severity is the rule's default verdict (docs/rules.md's table). An unknown rule
-// blocks: fail closed.
+// blocks: fail closed. expired's near-expiry finding is a flag whatever
+// this says (reason.verdict).
 func (id RuleID) severity() Verdict {
 	switch id {
 	case RuleRxRequired, RuleCardBurst, RuleOffHours:
@@ -306,6 +322,9 @@ const (
 	reasonHoursBad                         // opening hours unreadable
 	reasonManualEntry                      // keyed in
 	reasonCashRefund                       // insurance line refunded as cash
+	reasonExpired                          // box past its expiry date
+	reasonExpiryNear                       // box within the near-expiry window
+	reasonExpiryBad                        // box's expiry date unreadable
 	numReasons
 )
 
@@ -406,6 +425,18 @@ func (r reason) text() (id RuleID, zh, en string) {
 		return RuleCashRefund,
 			"医保支付的商品退货须退回医保基金，不能退现金",
 			"An insurance-paid item is refunded to the fund, never as cash"
+	case reasonExpired:
+		return RuleExpired,
+			"药品已过有效期（{expiry}），不得销售",
+			"Past its expiry date ({expiry}): not for sale"
+	case reasonExpiryNear:
+		return RuleExpired,
+			"药品临近有效期（{expiry}，还剩 {days} 天）",
+			"Near its expiry ({expiry}, {days} days left)"
+	case reasonExpiryBad:
+		return RuleExpired,
+			"药品有效期 {expiry} 无法识别，请核对药盒",
+			"The box's expiry date {expiry} cannot be read: check the box"
 	}
 	return "", "", ""
 }
@@ -424,15 +455,25 @@ func (f *facts) setLang(key, zh, en string) {
 	f.en = append(f.en, k, en)
 }
 
-// finding returns r as a finding with its rule's severity under lim.
+// finding returns r as a finding with its severity under lim.
 func (r reason) finding(f facts, lim *Limits) Finding {
 	id, zh, en := r.text()
 	return Finding{
 		Rule:     id,
-		Verdict:  lim.verdict(id),
+		Verdict:  r.verdict(id, lim),
 		ReasonZH: strings.NewReplacer(f.zh...).Replace(zh),
 		ReasonEN: strings.NewReplacer(f.en...).Replace(en),
 	}
+}
+
+// verdict is the severity of a finding of r: its rule's under lim, but a
+// near-expiry box is only flagged (docs/rules.md, expired): it may still
+// be sold.
+func (r reason) verdict(id RuleID, lim *Limits) Verdict {
+	if r == reasonExpiryNear {
+		return Flag
+	}
+	return lim.verdict(id)
 }
 
 // categoryLabel names a category for the cashier, in Chinese and English.

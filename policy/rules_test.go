@@ -19,7 +19,7 @@ func TestRules_catalogue(t *testing.T) {
 		{"non_drug", Block}, {"not_covered", Block}, {"days_supply", Block}, {"rx_required", Hold},
 		{"rx_items", Flag}, {"special_control", Block}, {"trace_dup", Block}, {"trace_missing", Flag},
 		{"price_cap", Block}, {"card_expired", Block}, {"card_blocked", Block}, {"card_burst", Hold},
-		{"off_hours", Hold}, {"manual_entry", Flag}, {"cash_refund", Block},
+		{"off_hours", Hold}, {"manual_entry", Flag}, {"cash_refund", Block}, {"expired", Block},
 	}
 	rules := Rules()
 	if len(rules) != len(want) {

@@ -23,12 +23,13 @@ var update = flag.Bool("update", false, "rewrite policy/testdata/*/expected.json
 //	policy        a policy file path (relative to the case folder) or an inline policy object; absent = DefaultPolicy
 //	region        6-digit region whose limits apply; "" = the policy's default
 //	card          {"type","no","expires"} or null (no card: cash context)
-//	line          {"barcode","qty","traces","manual"}; the item is looked up in the catalogue
+//	line          {"barcode","qty","traces","manual","expiry"}; the item is looked up in the catalogue
 //	basket        {"rx_ref","long_rx","others":[line…]}
 //	history       {"purchases":[{"barcode" or "generic","days","at"}],"sold_traces":[…],"recent_cards":[{"no","at"}]}
 //	now           RFC 3339
-//	steps         [{"now","line"}…]: decide in turn; an allowed or flagged line joins the
-//	              card's purchases, as the ledger would record it (the worked example)
+//	steps         [{"now","line","region"}…]: decide in turn; an allowed or flagged line joins the
+//	              card's purchases, as the ledger would record it (the worked example);
+//	              a step's region, when given, replaces region for that step
 //	return        {"paid_by","refund_to"}: decide a return (DecideReturn) instead
 //
 // expected.json is {"decision": …} or {"steps": [ … ]}. go test -run
@@ -65,8 +66,9 @@ type scenarioInput struct {
 	} `json:"history"`
 	Now   string `json:"now"`
 	Steps []struct {
-		Now  string       `json:"now"`
-		Line scenarioLine `json:"line"`
+		Now    string       `json:"now"`
+		Line   scenarioLine `json:"line"`
+		Region string       `json:"region"`
 	} `json:"steps"`
 	Return *struct {
 		PaidBy   string `json:"paid_by"`
@@ -79,6 +81,7 @@ type scenarioLine struct {
 	Qty     int      `json:"qty"`
 	Traces  []string `json:"traces"`
 	Manual  bool     `json:"manual"`
+	Expiry  string   `json:"expiry"`
 }
 
 type scenarioExpected struct {
@@ -179,7 +182,7 @@ func runScenario(t *testing.T, dir string) scenarioExpected {
 		card = &Card{Type: in.Card.Type, No: in.Card.No, Expires: in.Card.Expires}
 	}
 	line := func(l scenarioLine) Line {
-		out := Line{Barcode: l.Barcode, Qty: l.Qty, Traces: l.Traces, Manual: l.Manual}
+		out := Line{Barcode: l.Barcode, Qty: l.Qty, Traces: l.Traces, Manual: l.Manual, Expiry: l.Expiry}
 		if it, ok := cat.Lookup(l.Barcode); ok {
 			out.Item = &it
 		}
@@ -215,6 +218,10 @@ func runScenario(t *testing.T, dir string) scenarioExpected {
 	for _, s := range in.Steps {
 		now := parseTime(t, s.Now)
 		l := line(s.Line)
+		lim := lim
+		if s.Region != "" {
+			lim = pol.Limits(s.Region)
+		}
 		d := Decide(l, card, b, h, lim, pol.Denied, now)
 		checkDecision(t, d)
 		if (d.Verdict == Allow || d.Verdict == Flag) && d.Days > 0 {
