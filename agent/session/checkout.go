@@ -18,6 +18,9 @@ type Sale struct {
 	Totals   Totals     `json:"totals"`
 	Lines    []SaleLine `json:"lines"`
 	Excluded []Excluded `json:"excluded"`
+	// Settlement is the POS's settlement as the sale record keeps it;
+	// absent when the checkout brought none.
+	Settlement *feed.Settlement `json:"settlement,omitempty"`
 }
 
 // SaleLine is one line of the sale and who pays it. PriceFen is the
@@ -53,12 +56,26 @@ type Excluded struct {
 // card change waiting. The sale is on disk when Checkout returns without
 // error.
 func (s *Session) Checkout(method, cashier string) (Sale, error) {
+	return s.CheckoutSettled(method, cashier, nil)
+}
+
+// CheckoutSettled is Checkout with the POS's settlement of the sale with
+// the national platform, kept in the sale record for the 3505 upload; nil
+// is none yet (Settle attaches one later). A settlement is checked before
+// anything is sold (ErrBadSettlement).
+func (s *Session) CheckoutSettled(method, cashier string, st *feed.Settlement) (Sale, error) {
 	if method != PayInsurance && method != PayCash && method != PaySplit {
 		return Sale{}, problemf(ErrBadPayment, "payment %.40q: want %q, %q or %q", method, PayInsurance, PayCash, PaySplit)
 	}
 	cashier = strings.TrimSpace(cashier)
 	if cashier == "" {
 		return Sale{}, problemf(ErrCashierRequired, "a sale needs the cashier's id")
+	}
+	if st != nil {
+		if err := checkSettlement(method, st); err != nil {
+			return Sale{}, err
+		}
+		st = new(*st) // the caller's copy stays the caller's
 	}
 	s.mu.Lock()
 	defer s.changed()
@@ -67,6 +84,8 @@ func (s *Session) Checkout(method, cashier string) (Sale, error) {
 		return Sale{}, err
 	}
 	r, sale := s.saleRecord(method, cashier)
+	r.Settlement, sale.Settlement = st, st
+	r.PharName, r.PharPracCertNo = s.pharmacistOnDuty()
 	if len(r.Lines) == 0 {
 		return Sale{}, problemf(ErrNothingInsurable, "every line is blocked for insurance: pay by split or cash")
 	}

@@ -147,6 +147,7 @@ func returnLines(sale *ledger.Sale, asked []ReturnLine) ([]feed.Line, error) {
 				Barcode: sl.Barcode, MedListCodg: sl.MedListCodg, Name: sl.Name, Qty: p.Qty,
 				RxFlag: sl.RxFlag, RxRef: sl.RxRef, Pay: sl.Pay,
 			}
+			returnedLine(&rl, sale.Record.ID, p.Line, sl)
 			if sl.Qty > 0 {
 				rl.PriceFen = sl.PriceFen * int64(p.Qty) / int64(sl.Qty)
 				rl.Days = sl.Days * p.Qty / sl.Qty

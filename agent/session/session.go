@@ -90,6 +90,7 @@ type line struct {
 	recID      string // id of the record of the current decision
 	logged     bool   // a record was written for the current decision
 	lastRec    string // id of the line's last record, of any decision: the next one refers back to it
+	batch      batch  // the boxes' lot and dates, from their codes (batch.go)
 }
 
 // Notice is the last message for the cashier that is not about a line.
@@ -140,14 +141,14 @@ func (s *Session) Scan(c scanner.Code) {
 		if ok {
 			barcode = it.Barcode
 		}
-		s.addBox(barcode, itemOrNil(it, ok), c.Trace)
+		s.addBox(barcode, itemOrNil(it, ok), c.Trace, batch{})
 	default:
 		if c.Product == "" {
 			s.notice = &Notice{ZH: "无法识别的条码，请重新扫描", EN: "Unreadable code: scan again"}
 			return
 		}
 		it, ok := s.cfg.Catalog.Lookup(c.Product)
-		s.addBox(c.Product, itemOrNil(it, ok), "")
+		s.addBox(c.Product, itemOrNil(it, ok), "", scanBatch(c))
 	}
 }
 
@@ -262,9 +263,9 @@ func itemOrNil(it policy.Item, ok bool) *policy.Item {
 }
 
 // addBox adds one pack: to the scanned line of the same product if there
-// is one that goes through and still does with the larger quantity, else
-// as a line of its own.
-func (s *Session) addBox(barcode string, it *policy.Item, trace string) {
+// is one that goes through and still does with the larger quantity, and
+// whose boxes are of the same batch, else as a line of its own.
+func (s *Session) addBox(barcode string, it *policy.Item, trace string, b batch) {
 	if trace != "" {
 		for _, l := range s.lines {
 			if slices.Contains(l.traces, trace) {
@@ -275,7 +276,7 @@ func (s *Session) addBox(barcode string, it *policy.Item, trace string) {
 	}
 	now := s.cfg.Now()
 	for i, l := range s.lines {
-		if l.barcode != barcode || l.manual || l.overridden || !passes(l.dec.Verdict) {
+		if l.barcode != barcode || l.batch != b || l.manual || l.overridden || !passes(l.dec.Verdict) {
 			continue
 		}
 		traces := l.traces
@@ -293,7 +294,7 @@ func (s *Session) addBox(barcode string, it *policy.Item, trace string) {
 		}
 		break
 	}
-	l := &line{barcode: barcode, item: it, qty: 1}
+	l := &line{barcode: barcode, item: it, qty: 1, batch: b}
 	if trace != "" {
 		l.traces = []string{trace}
 	}
@@ -315,7 +316,7 @@ func (l *line) counts() bool {
 }
 
 func (l *line) policyLine(qty int, traces []string) policy.Line {
-	return policy.Line{Barcode: l.barcode, Item: l.item, Qty: qty, Traces: traces, Manual: l.manual}
+	return policy.Line{Barcode: l.barcode, Item: l.item, Qty: qty, Traces: traces, Manual: l.manual, Expiry: l.batch.expyEnd}
 }
 
 // decide asks policy about qty packs of l with these traces, counting the
@@ -485,6 +486,7 @@ func (s *Session) feedLine(l *line, pay string) feed.Line {
 			fl.RxRef = s.rxRef
 		}
 	}
+	s.uploadFields(&fl, l)
 	return fl
 }
 

@@ -229,6 +229,7 @@ const (
 	errLineRequired       = "line_required"
 	errSaleRequired       = "sale_id_required"
 	errLinesRequired      = "lines_required"
+	errBadSettlement      = "bad_settlement"
 	errBadRequest         = "bad_request"
 
 	// The session's state.
@@ -285,6 +286,7 @@ var errorTable = map[string]apiError{
 	errLineRequired:       {400, "须指明行号", `"line" is required`},
 	errSaleRequired:       {400, "须填写原销售单号", "the sale id is required"},
 	errLinesRequired:      {400, "须列出退货商品", "at least one line is required"},
+	errBadSettlement:      {400, "医保结算信息无效，请核对 POS 传来的结算字段", "bad settlement: check the settlement fields the POS sent"},
 	errBadRequest:         {400, "请求无效", "bad request"},
 
 	errNoSuchLine:        {404, "购物篮中没有该行", "no such line in the basket"},
@@ -329,6 +331,7 @@ var sessionErrors = []struct {
 	{session.ErrReasonRequired, errReasonRequired},
 	{session.ErrSaleRequired, errSaleRequired},
 	{session.ErrLinesRequired, errLinesRequired},
+	{session.ErrBadSettlement, errBadSettlement},
 	{session.ErrInvalid, errBadRequest},
 	{session.ErrEmptyBasket, errEmptyBasket},
 	{session.ErrHeldLines, errHeldLines},

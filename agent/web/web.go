@@ -13,6 +13,7 @@ import (
 
 	"github.com/tillguard/tillguard/agent/session"
 	"github.com/tillguard/tillguard/internal/password"
+	"github.com/tillguard/tillguard/sync/feed"
 	"github.com/tillguard/tillguard/sync/ledger"
 )
 
@@ -167,6 +168,7 @@ func newHandler(d Deps) (*handler, error) {
 	r.handle("POST /api/session/lines", http.HandlerFunc(h.manualLine))
 	r.handle("POST /api/session/rx", http.HandlerFunc(h.rx))
 	r.handle("POST /api/returns", http.HandlerFunc(h.returns))
+	r.handle("POST /api/sales/{id}/settlement", http.HandlerFunc(h.settlement))
 	r.handle("GET /api/status", http.HandlerFunc(h.status))
 	r.handle("GET /api/records", http.HandlerFunc(h.records))
 	h.pages(r)
@@ -230,17 +232,22 @@ func (h *handler) status(w http.ResponseWriter, _ *http.Request) {
 type checkoutRequest struct {
 	Payment string `json:"payment"`
 	Cashier string `json:"cashier"`
+	// Settlement is the POS's settlement with the national platform,
+	// under the platform's field names; absent or null = none yet.
+	Settlement *feed.Settlement `json:"settlement"`
 }
 
 // checkout sells the basket: 200 session.Sale once the sale is on disk;
-// 400 bad payment or no cashier; 409 the basket cannot be sold so (codes
-// in errorTable); 503 the ledger cannot persist, saying what was not sold.
+// 400 bad payment, no cashier, or a settlement the till does not take
+// (bad_settlement; a field it does not know is unknown_field); 409 the
+// basket cannot be sold so (codes in errorTable); 503 the ledger cannot
+// persist, saying what was not sold.
 func (h *handler) checkout(w http.ResponseWriter, r *http.Request) {
 	var req checkoutRequest
 	if !readJSON(w, r, &req, false) {
 		return
 	}
-	sale, err := h.Session.Checkout(req.Payment, req.Cashier)
+	sale, err := h.Session.CheckoutSettled(req.Payment, req.Cashier, req.Settlement)
 	switch {
 	case errors.Is(err, session.ErrPersist):
 		h.Log.Error("web: checkout not persisted", "payment", req.Payment, "err", err)
@@ -434,6 +441,24 @@ func (h *handler) returns(w http.ResponseWriter, r *http.Request) {
 		rr.Lines = append(rr.Lines, session.ReturnLine{Barcode: l.Barcode, Qty: l.Qty, Traces: l.DrugTracCodg})
 	}
 	rc, err := h.Session.Return(rr)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rc)
+}
+
+// settlement attaches the POS's settlement to an earlier sale of this
+// till, the body being the settlement object itself: 200 {"id","seq"} of
+// the settlement record once it is on disk; 400 a settlement the till
+// does not take or a field it does not know; 404 no such sale; 503 the
+// ledger cannot persist.
+func (h *handler) settlement(w http.ResponseWriter, r *http.Request) {
+	var st feed.Settlement
+	if !readJSON(w, r, &st, false) {
+		return
+	}
+	rc, err := h.Session.Settle(r.PathValue("id"), st)
 	if err != nil {
 		h.fail(w, err)
 		return

@@ -55,19 +55,23 @@ var CSVHeader = []string{
 // is one row with the line columns empty); lists are joined with ';'. A
 // CSV text cell that a spreadsheet would run as a formula is written with
 // a leading "'", and NUL bytes are dropped (csvCell).
+//
+// Format3505 and Format3506 are the national platform's uploads
+// (ExportUpload).
 func Export(ctx context.Context, w io.Writer, ar exporter, format string, f ExportFilter) error {
+	if format == Format3505 || format == Format3506 {
+		_, err := ExportUpload(ctx, w, ar, format, f)
+		return err
+	}
 	if format != FormatJSONL && format != FormatCSV {
-		return fmt.Errorf("bureau: export: format %q: want %s or %s", format, FormatJSONL, FormatCSV)
+		return fmt.Errorf("bureau: export: format %q: want %s, %s, %s or %s", format, FormatJSONL, FormatCSV, Format3505, Format3506)
 	}
 	if (f.Pharmacy == "") != (f.Till == "") {
 		return errors.New("bureau: export: pharmacy and till go together")
 	}
-	tills := []archive.TillInfo{{Pharmacy: f.Pharmacy, Till: f.Till}}
-	if f.Pharmacy == "" {
-		var err error
-		if tills, err = allTills(ctx, ar); err != nil {
-			return fmt.Errorf("bureau: export: %w", err)
-		}
+	tills, err := selectTills(ctx, ar, f)
+	if err != nil {
+		return fmt.Errorf("bureau: export: %w", err)
 	}
 	bw := bufio.NewWriter(w)
 	var cw *csv.Writer
@@ -204,6 +208,14 @@ func PublishPolicy(ctx context.Context, mo mqttclient.Options, payload []byte, p
 		return fmt.Errorf("bureau: publish policy: %w", err)
 	}
 	return nil
+}
+
+// selectTills is the till f names, or every till in the store.
+func selectTills(ctx context.Context, ar exporter, f ExportFilter) ([]archive.TillInfo, error) {
+	if f.Pharmacy != "" {
+		return []archive.TillInfo{{Pharmacy: f.Pharmacy, Till: f.Till}}, nil
+	}
+	return allTills(ctx, ar)
 }
 
 // allTills lists every till in the store, page by page.

@@ -53,6 +53,13 @@ func decodeRecord(rec []byte, r *Record) bool {
 		case 14:
 			out.Device = &Device{}
 			ok = p.device(out.Device)
+		case 15:
+			out.Settlement = &Settlement{}
+			ok = p.settlement(out.Settlement)
+		case 16:
+			out.PharName, ok = p.str()
+		case 17:
+			out.PharPracCertNo, ok = p.str()
 		}
 		return ok
 	})
@@ -65,11 +72,14 @@ func decodeRecord(rec []byte, r *Record) bool {
 
 // The keys of each object, in the order of the struct's fields.
 var (
-	recordKeys  = []string{"seq", "id", "prev", "pharmacy", "till", "kind", "at", "card", "lines", "payment", "cashier", "pharmacist", "reason", "ref", "device"}
-	cardKeys    = []string{"type", "no", "region", "name"}
-	lineKeys    = []string{"barcode", "med_list_codg", "name", "qty", "days", "price_fen", "drug_trac_codg", "rx_flag", "rx_ref", "manual", "decision", "rule", "reason_zh", "reason_en", "flags", "overridden", "days_limit", "pay"}
-	paymentKeys = []string{"method", "insurance_fen", "cash_fen"}
-	deviceKeys  = []string{"name", "state"}
+	recordKeys = []string{"seq", "id", "prev", "pharmacy", "till", "kind", "at", "card", "lines", "payment", "cashier", "pharmacist", "reason", "ref", "device",
+		"settlement", "phar_name", "phar_prac_cert_no"}
+	cardKeys = []string{"type", "no", "region", "name"}
+	lineKeys = []string{"barcode", "med_list_codg", "name", "qty", "days", "price_fen", "drug_trac_codg", "rx_flag", "rx_ref", "manual", "decision", "rule", "reason_zh", "reason_en", "flags", "overridden", "days_limit", "pay",
+		"fixmedins_hilist_id", "fixmedins_hilist_name", "fixmedins_bchno", "manu_lotnum", "manu_date", "expy_end", "trdn_flag", "prsc_dr_name"}
+	paymentKeys    = []string{"method", "insurance_fen", "cash_fen"}
+	deviceKeys     = []string{"name", "state"}
+	settlementKeys = []string{"mdtrt_sn", "setl_id", "psn_no", "hi_feesetl_type", "mdtrt_setl_type", "psn_cert_type"}
 )
 
 func (p *parser) card(c *Card) bool {
@@ -117,6 +127,27 @@ func (p *parser) device(d *Device) bool {
 	})
 }
 
+func (p *parser) settlement(s *Settlement) bool {
+	return p.object(settlementKeys, func(k int) bool {
+		var ok bool
+		switch k {
+		case 0:
+			s.MdtrtSn, ok = p.str()
+		case 1:
+			s.SetlID, ok = p.str()
+		case 2:
+			s.PsnNo, ok = p.str()
+		case 3:
+			s.HiFeesetlType, ok = p.str()
+		case 4:
+			s.MdtrtSetlType, ok = p.str()
+		case 5:
+			s.PsnCertType, ok = p.str()
+		}
+		return ok
+	})
+}
+
 func (p *parser) line(l *Line) bool {
 	return p.object(lineKeys, func(k int) bool {
 		var ok bool
@@ -157,6 +188,22 @@ func (p *parser) line(l *Line) bool {
 			l.DaysLimit, ok = p.intN()
 		case 17:
 			l.Pay, ok = p.str()
+		case 18:
+			l.FixmedinsHilistID, ok = p.str()
+		case 19:
+			l.FixmedinsHilistName, ok = p.str()
+		case 20:
+			l.FixmedinsBchno, ok = p.str()
+		case 21:
+			l.ManuLotnum, ok = p.str()
+		case 22:
+			l.ManuDate, ok = p.str()
+		case 23:
+			l.ExpyEnd, ok = p.str()
+		case 24:
+			l.TrdnFlag, ok = p.bool()
+		case 25:
+			l.PrscDrName, ok = p.str()
 		}
 		return ok
 	})

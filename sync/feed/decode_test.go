@@ -18,11 +18,15 @@ func fullRecord() *Record {
 			{Barcode: "6901234567892", MedListCodg: "XA01ABC123B001010100001", Name: "阿莫西林胶囊", Qty: 2, Days: 7,
 				PriceFen: 1850, DrugTracCodg: []string{"81234567890123456789", "81234567890123456790"}, RxFlag: true,
 				RxRef: "RX-1", Manual: true, Decision: Allow, Rule: "days_supply", ReasonZH: "超量", ReasonEN: "over",
-				Flags: []string{"trace_dup"}, Overridden: true, DaysLimit: 30, Pay: "insurance"},
+				Flags: []string{"trace_dup"}, Overridden: true, DaysLimit: 30, Pay: "insurance",
+				FixmedinsHilistID: "YP-0001", FixmedinsHilistName: "阿莫西林胶囊（店内）", FixmedinsBchno: "0" + strings.Repeat("A", 24) + "1",
+				ManuLotnum: "L2405", ManuDate: "2025-05-01", ExpyEnd: "2027-04-30", TrdnFlag: true, PrscDrName: "赵医生"},
 			{Barcode: "6900000001234", Name: "维生素C片", Qty: -1, PriceFen: -990, Decision: Allow, Pay: "cash"},
 		},
-		Payment: &Payment{Method: "split", InsuranceFen: 3700, CashFen: 990},
-		Device:  &Device{Name: "scanner", State: "connected"},
+		Payment:    &Payment{Method: "split", InsuranceFen: 3700, CashFen: 990},
+		Device:     &Device{Name: "scanner", State: "connected"},
+		Settlement: &Settlement{MdtrtSn: "MD1", SetlID: "S1", PsnNo: "P1", HiFeesetlType: "1", MdtrtSetlType: SetlPlatform, PsnCertType: "01"},
+		PharName:   "钱药师", PharPracCertNo: "ZY330100001",
 	}
 }
 
@@ -41,7 +45,8 @@ func TestDecodeRecord_asJSONUnmarshal(t *testing.T) {
 		{"few fields", string(sparse), true},
 		{"keys in another order", `{"till":"T","seq":3,"pharmacy":"P"}`, true},
 		{"empty arrays", `{"seq":1,"lines":[{"drug_trac_codg":[],"flags":[]}]}`, true},
-		{"empty objects", `{"seq":1,"card":{},"payment":{},"device":{},"lines":[{}]}`, true},
+		{"empty objects", `{"seq":1,"card":{},"payment":{},"device":{},"settlement":{},"lines":[{}]}`, true},
+		{"unknown settlement key", `{"seq":1,"settlement":{"mdtrt_sn":"a","x":1}}`, false},
 		{"empty", `{}`, true},
 		{"negative zero", `{"seq":1,"lines":[{"qty":-0}]}`, true},
 		{"escaped string", `{"seq":1,"reason":"a\"b"}`, false},
@@ -96,6 +101,7 @@ func TestDecodeRecord_keysAreTheFields(t *testing.T) {
 		keys []string
 	}{
 		{Record{}, recordKeys}, {Card{}, cardKeys}, {Line{}, lineKeys}, {Payment{}, paymentKeys}, {Device{}, deviceKeys},
+		{Settlement{}, settlementKeys},
 	} {
 		typ := reflect.TypeOf(c.v)
 		var names []string

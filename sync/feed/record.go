@@ -14,6 +14,10 @@ const (
 	// Reason names that other card, "from <type> <no>"; Lines are the
 	// basket as it stood, before it was decided again for Card.
 	KindCardChange = "card_change"
+	// KindSettlement: the POS's settlement of a sale, told after the
+	// checkout (POST /api/sales/{id}/settlement). Ref is the sale's id;
+	// Settlement replaces the sale's own, if it had one, for the upload.
+	KindSettlement = "settlement"
 )
 
 // Tills before KindFlagged recorded flagged items as KindBlocked: a reader
@@ -56,6 +60,14 @@ type Record struct {
 	Reason     string   `json:"reason,omitempty"` // override reason, device event detail
 	Ref        string   `json:"ref,omitempty"`    // id of the record this one refers to (a return's sale)
 	Device     *Device  `json:"device,omitempty"`
+
+	// What the national platform's 3505 upload takes of a sale that the
+	// till is told rather than knows (docs/national-platform.md).
+	Settlement *Settlement `json:"settlement,omitempty"` // the POS's settlement: on a sale, or a settlement record
+	// PharName and PharPracCertNo are the pharmacist on duty at the sale
+	// and the number of their practising certificate (执业药师注册证).
+	PharName       string `json:"phar_name,omitempty"`
+	PharPracCertNo string `json:"phar_prac_cert_no,omitempty"`
 }
 
 // Card identifies the buyer. Name is masked before it is recorded (张*).
@@ -86,6 +98,20 @@ type Line struct {
 	Overridden   bool     `json:"overridden,omitempty"` // a pharmacist released the hold (see the override record)
 	DaysLimit    int      `json:"days_limit,omitempty"` // the days-supply limit that applied
 	Pay          string   `json:"pay,omitempty"`        // "insurance" or "cash" on a sale
+
+	// The 3505/3506 fields of the line under the platform's names
+	// (docs/national-platform.md). FixmedinsHilistID and
+	// FixmedinsHilistName are the catalogue's when it names them; absent,
+	// Barcode and Name stand in. FixmedinsBchno is set on a return's line
+	// only: the sale line's BatchNo, which names the line returned.
+	FixmedinsHilistID   string `json:"fixmedins_hilist_id,omitempty"`
+	FixmedinsHilistName string `json:"fixmedins_hilist_name,omitempty"`
+	FixmedinsBchno      string `json:"fixmedins_bchno,omitempty"`
+	ManuLotnum          string `json:"manu_lotnum,omitempty"`  // the box's lot: its GS1 AI 10, else the catalogue's
+	ManuDate            string `json:"manu_date,omitempty"`    // date of manufacture, YYYY-MM-DD
+	ExpyEnd             string `json:"expy_end,omitempty"`     // expiry, YYYY-MM-DD
+	TrdnFlag            bool   `json:"trdn_flag,omitempty"`    // split pack (拆零): Qty counts units, not packs
+	PrscDrName          string `json:"prsc_dr_name,omitempty"` // the prescriber, on a prescription drug's line
 }
 
 // Payment is the split of a sale's total, in fen.

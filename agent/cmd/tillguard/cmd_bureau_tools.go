@@ -109,12 +109,17 @@ func cmdBureauExport(ctx context.Context, args []string, stdout, stderr io.Write
 	fs := flag.NewFlagSet("bureau export", flag.ContinueOnError)
 	store := fs.String("store", "", "postgres://… of the production store; empty = the embedded archive in --data-dir")
 	dataDir := fs.String("data-dir", "./bureau-data", "the embedded archive's directory (the bureau must be stopped, or use its HTTP API)")
-	format := fs.String("format", bureau.FormatJSONL, "jsonl or csv")
+	format := fs.String("format", bureau.FormatJSONL, "jsonl or csv (the records), 3505 (sales) or 3506 (returns) as the national platform takes them")
+	check := fs.Bool("check", false, "with --format 3505 or 3506: write no upload, but every record's missing fields and why, and fail if a record is incomplete")
 	pharmacy := fs.String("pharmacy", "", "only this pharmacy's till (with --till)")
 	till := fs.String("till", "", "only this till (with --pharmacy)")
 	from := fs.Uint64("from-seq", 1, "first seq of each till")
 	if err := parse(fs, args, stderr); err != nil {
 		return err
+	}
+	upload := *format == bureau.Format3505 || *format == bureau.Format3506
+	if *check && !upload {
+		return fmt.Errorf("bureau export: --check goes with --format 3505 or 3506, not %q", *format)
 	}
 	if *store == "" {
 		if _, err := os.Stat(filepath.Join(*dataDir, "archive.db")); err != nil {
@@ -126,7 +131,35 @@ func cmdBureauExport(ctx context.Context, args []string, stdout, stderr io.Write
 		return err
 	}
 	defer st.Close()
-	return bureau.Export(ctx, stdout, st, *format, bureau.ExportFilter{Pharmacy: *pharmacy, Till: *till, FromSeq: *from})
+	filter := bureau.ExportFilter{Pharmacy: *pharmacy, Till: *till, FromSeq: *from}
+	if !upload {
+		return bureau.Export(ctx, stdout, st, *format, filter)
+	}
+	return exportUpload(ctx, stdout, stderr, st, *format, *check, filter)
+}
+
+// exportUpload writes a 3505 or 3506 upload, or with check what each
+// record lacks; either way an incomplete record is said, and with check it
+// fails the command.
+func exportUpload(ctx context.Context, stdout, stderr io.Writer, st archive.Store, format string, check bool, f bureau.ExportFilter) error {
+	if check {
+		sum, err := bureau.CheckUpload(ctx, stdout, st, format, f)
+		if err != nil {
+			return err
+		}
+		if sum.Incomplete > 0 {
+			return fmt.Errorf("bureau export --check: %d of %d records are incomplete for upload: each is listed above with what it lacks", sum.Incomplete, sum.Records)
+		}
+		return nil
+	}
+	sum, err := bureau.ExportUpload(ctx, stdout, st, format, f)
+	if err != nil {
+		return err
+	}
+	if sum.Incomplete > 0 {
+		fmt.Fprintf(stderr, "bureau export: %s\nbureau export: the incomplete records are written as far as the till knows them; --check lists what each lacks\n", sum)
+	}
+	return nil
 }
 
 func cmdBureauKeygen(_ context.Context, args []string, stdout, stderr io.Writer) error {
