@@ -349,8 +349,12 @@ func parseRow(r row) (Item, []string) {
 		bad("trace_prefix %q: want %d digits", it.TracePrefix, tracePrefixLen)
 		it.TracePrefix = ""
 	}
-	if it.MedListCodg != "" && (len(it.MedListCodg) != MedListCodgLen || !upperAlnum(it.MedListCodg)) {
-		bad("med_list_codg %q: want %d characters A–Z, 0–9", it.MedListCodg, MedListCodgLen)
+	if it.MedListCodg != "" && !validCodg(it.MedListCodg, it.Category) {
+		if it.Category == CategoryDevice {
+			bad("med_list_codg %q: want %d characters A–Z, 0–9, or a consumable's %d starting with C", it.MedListCodg, MedListCodgLen, ConsumableCodgLen)
+		} else {
+			bad("med_list_codg %q: want %d characters A–Z, 0–9", it.MedListCodg, MedListCodgLen)
+		}
 	}
 	switch {
 	case it.Name == "":
@@ -521,6 +525,20 @@ func allDigits(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// validCodg reports whether code is a national insurance code an item of
+// category cat may carry: a drug code of MedListCodgLen, or, for a
+// device, also a consumable's code of ConsumableCodgLen.
+func validCodg(code string, cat Category) bool {
+	switch {
+	case !upperAlnum(code):
+		return false
+	case len(code) == MedListCodgLen:
+		return true
+	default:
+		return cat == CategoryDevice && len(code) == ConsumableCodgLen && code[0] == 'C'
+	}
 }
 
 func upperAlnum(s string) bool {

@@ -44,14 +44,22 @@ const (
 // pack size.
 const GenericLen = 10
 
-// MedListCodgLen is the length of a national insurance code (med_list_codg).
+// MedListCodgLen is the length of a national insurance code (med_list_codg)
+// of a drug.
 const MedListCodgLen = 23
+
+// ConsumableCodgLen is the length of the national code of an insured
+// medical consumable (医保医用耗材编码): "C", six digits of classification,
+// three of the generic name, then the product's features and maker. Its
+// first GenericLen characters name the generic consumable, as a drug
+// code's name the generic drug.
+const ConsumableCodgLen = 27
 
 // Item is one catalogue row.
 type Item struct {
 	Barcode     string // EAN-13 or EAN-8 of the retail pack
 	TracePrefix string // 7 digits that start its 20-digit traceability codes; "" if none
-	MedListCodg string // 23-character national insurance code; "" for non-drugs
+	MedListCodg string // national insurance code: 23 characters, 27 ("C…") for a consumable; "" for non-drugs
 	Name        string
 	Category    Category
 	Covered     bool // in the insurance catalogue
