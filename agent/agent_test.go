@@ -94,6 +94,10 @@ func TestTill_saleReachesBureau(t *testing.T) {
 		return st.Devices["card"].State == "connected" && st.Devices["scanner"].State == "connected"
 	})
 
+	// The shop's pharmacist signs in first: metformin is a prescription drug.
+	if resp := post(t, api+"/api/pharmacist/sign-in", `{"name":"钱药师","prac_cert_no":"ZY330100001"}`); resp.code != http.StatusOK {
+		t.Fatalf("sign-in = %d %s", resp.code, resp.body)
+	}
 	holder := sim.DemoHolders()[0]
 	devs.Insert(holder)
 	waitUntil(t, "card on the session", func() bool {
@@ -158,6 +162,9 @@ func TestTill_saleReachesBureau(t *testing.T) {
 	}
 	if sale.Card == nil || sale.Card.No != holder.Number || sale.ID != rc.ID {
 		t.Errorf("sale card = %+v id %s, want card %s id %s", sale.Card, sale.ID, holder.Number, rc.ID)
+	}
+	if sale.PharName != "钱药师" || sale.PharPracCertNo != "ZY330100001" {
+		t.Errorf("sale pharmacist %q %q, want the one signed in", sale.PharName, sale.PharPracCertNo)
 	}
 	if len(sale.Lines) != 1 || sale.Lines[0].MedListCodg == "" || sale.Lines[0].Days != 10 || sale.Lines[0].Pay != "insurance" {
 		t.Errorf("sale lines = %+v, want the metformin line with med_list_codg and 10 days on insurance", sale.Lines)

@@ -94,7 +94,7 @@ func benchDecide(b *testing.B, c *Catalog, barcodes []string, h History) {
 	lim := DefaultLimits()
 	lim.Hours = &Hours{Open: "08:00", Close: "22:00"}
 	card := &Card{Type: "03", No: "A12345678", Expires: "2030-12-31"}
-	basket := Basket{RxRef: "RX1"}
+	basket := Basket{RxRef: "RX1", PharmacistOnDuty: true}
 	for k := range 3 {
 		it, _ := c.Lookup(barcodes[10+k])
 		basket.Others = append(basket.Others, Line{Barcode: it.Barcode, Item: &it, Qty: 1,

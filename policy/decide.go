@@ -36,6 +36,9 @@ type Basket struct {
 	// days_supply as bought now: the caller must not also put them in
 	// History.Purchases.
 	Others []Line
+	// PharmacistOnDuty: a licensed pharmacist is signed in at the till
+	// (pharmacist_absent). The zero value is nobody on duty: fail closed.
+	PharmacistOnDuty bool
 }
 
 // History is what the ledger index knows about this card and this till.
@@ -94,7 +97,8 @@ func Overridable(d Decision) bool { return d.Verdict == Hold }
 // the drug-law rules (rx_required, rx_items, special_control, trace_dup),
 // the card and till rules and manual_entry, so the record shows them.
 // expired runs on every line whose Expiry is known, card or not: a box
-// past its expiry is not sold at all.
+// past its expiry is not sold at all. pharmacist_absent runs on every
+// prescription drug, card or not, as rx_required does.
 //
 // deny reports cards on the deny list (Policy.Denied; nil denies none).
 // now is the scan time in the pharmacy's zone: days are counted in calendar
@@ -290,6 +294,12 @@ func Decide(l Line, card *Card, b Basket, h History, lim Limits, deny func(cardN
 			f.set("days", strconv.FormatInt(left, 10))
 			add(reasonExpiryNear, f)
 		}
+	}
+
+	// Last, as the seventeenth rule: between equal holds rx_required,
+	// earlier in the table, decides and says more.
+	if it != nil && it.Rx && !b.PharmacistOnDuty && lim.on(RulePharmacistAbsent) {
+		add(reasonNoPharmacist, facts{})
 	}
 	return d
 }

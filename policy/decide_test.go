@@ -26,14 +26,15 @@ var cst = time.FixedZone("CST", 8*3600)
 // day returns 09:30 on day n of the worked example, China time.
 func day(n int) time.Time { return time.Date(2025, 3, 10+n, 9, 30, 0, 0, cst) }
 
-// testCard is a valid card; tests of the days rules decide with it and a
-// prescription in the basket, so that only days_supply can fire.
+// testCard is a valid card; tests of the days rules decide with it, a
+// prescription in the basket and a pharmacist on duty, so that only
+// days_supply can fire.
 var testCard = &Card{Type: "03", No: "A12345678", Expires: "2030-12-31"}
 
 // decide decides qty packs of it (nil: bc is unknown) on testCard with a
-// prescription, history hist, limits lim.
+// prescription and a pharmacist on duty, history hist, limits lim.
 func decide(it *Item, bc string, qty int, longRx bool, hist []Purchase, lim Limits, now time.Time) Decision {
-	return Decide(Line{Barcode: bc, Item: it, Qty: qty}, testCard, Basket{RxRef: "RX1", LongRx: longRx},
+	return Decide(Line{Barcode: bc, Item: it, Qty: qty}, testCard, Basket{RxRef: "RX1", LongRx: longRx, PharmacistOnDuty: true},
 		History{Purchases: hist}, lim, nil, now)
 }
 
@@ -350,7 +351,7 @@ func TestDecide_noCard(t *testing.T) {
 	lim.Hours = &Hours{"08:00", "09:00"}
 	recent := History{Purchases: metHist(15, 0), RecentCards: []CardSeen{{"B1", day(0)}, {"B2", day(0)}, {"B3", day(0)}, {"B4", day(0)}, {"B5", day(0)}}}
 	deny := func(string) bool { return true }
-	d := Decide(Line{Barcode: metforminA.Barcode, Item: &metforminA, Qty: 1}, nil, Basket{RxRef: "R"}, recent, lim, deny, day(0))
+	d := Decide(Line{Barcode: metforminA.Barcode, Item: &metforminA, Qty: 1}, nil, Basket{RxRef: "R", PharmacistOnDuty: true}, recent, lim, deny, day(0))
 	if d.Verdict != Allow || d.Limit != 0 || d.Days != 10 {
 		t.Errorf("metformin without a card: %+v", d)
 	}
@@ -370,7 +371,7 @@ func TestDecide_manyFindings(t *testing.T) {
 	it := metforminA
 	it.TracePrefix = "8100010"
 	d := Decide(Line{Barcode: it.Barcode, Item: &it, Qty: 2, Manual: true}, card, Basket{}, History{}, lim, deny, day(0))
-	want := []RuleID{RuleDaysSupply, RuleRxRequired, RuleTraceMissing, RuleCardExpired, RuleCardBlocked, RuleOffHours, RuleManualEntry}
+	want := []RuleID{RuleDaysSupply, RuleRxRequired, RuleTraceMissing, RuleCardExpired, RuleCardBlocked, RuleOffHours, RuleManualEntry, RulePharmacistAbsent}
 	if !slices.Equal(rules(d), want) || d.Verdict != Block || d.Rule != RuleDaysSupply {
 		t.Fatalf("got %s by %s with %v, want block by days_supply with %v", d.Verdict, d.Rule, rules(d), want)
 	}
@@ -379,8 +380,8 @@ func TestDecide_manyFindings(t *testing.T) {
 	}
 	// Without the blocks, the hold decides and can be overridden.
 	d = Decide(Line{Barcode: it.Barcode, Item: &it, Qty: 1, Traces: []string{"81000100000000000001"}}, testCard, Basket{}, History{}, lim, nil, day(0))
-	if d.Verdict != Hold || d.Rule != RuleRxRequired || !Overridable(d) || len(d.Findings) != 2 {
-		t.Errorf("got %+v, want held by rx_required, then off_hours", d)
+	if d.Verdict != Hold || d.Rule != RuleRxRequired || !Overridable(d) || len(d.Findings) != 3 {
+		t.Errorf("got %+v, want held by rx_required, then off_hours and pharmacist_absent", d)
 	}
 	if Overridable(Decision{Verdict: Flag}) || Overridable(Decision{Verdict: Allow}) {
 		t.Error("flag or allow overridable")
@@ -404,7 +405,7 @@ func TestDecide_limitsFailClosed(t *testing.T) {
 		t.Errorf("days_supply lowered to flag: %+v", d)
 	}
 	l := Line{Barcode: metforminA.Barcode, Item: &metforminA, Qty: 1, Manual: true}
-	if d := Decide(l, testCard, Basket{RxRef: "R"}, History{}, lim, nil, day(0)); d.Verdict != Allow {
+	if d := Decide(l, testCard, Basket{RxRef: "R", PharmacistOnDuty: true}, History{}, lim, nil, day(0)); d.Verdict != Allow {
 		t.Errorf("manual_entry switched off still fires: %+v", d)
 	}
 	lim = DefaultLimits()
@@ -413,7 +414,7 @@ func TestDecide_limitsFailClosed(t *testing.T) {
 		t.Errorf("bad hours: %+v", d)
 	}
 	bad := &Card{No: "A1", Expires: "2025-02-30"}
-	if d := Decide(l, bad, Basket{RxRef: "R"}, History{}, DefaultLimits(), nil, day(0)); d.Rule != RuleCardExpired ||
+	if d := Decide(l, bad, Basket{RxRef: "R", PharmacistOnDuty: true}, History{}, DefaultLimits(), nil, day(0)); d.Rule != RuleCardExpired ||
 		d.ReasonZH != "社保卡有效期 2025-02-30 无法识别" {
 		t.Errorf("bad expiry: %+v", d)
 	}
@@ -445,7 +446,7 @@ func TestDecide_burst(t *testing.T) {
 	}
 	for _, tt := range tests {
 		l := Line{Barcode: metforminA.Barcode, Item: &metforminA, Qty: 1}
-		d := Decide(l, testCard, Basket{RxRef: "R"}, History{RecentCards: tt.seen}, DefaultLimits(), nil, now)
+		d := Decide(l, testCard, Basket{RxRef: "R", PharmacistOnDuty: true}, History{RecentCards: tt.seen}, DefaultLimits(), nil, now)
 		if d.Verdict != tt.want {
 			t.Errorf("%s: %+v, want %s", tt.name, d, tt.want)
 		}
@@ -517,7 +518,7 @@ func TestDecide_expired(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			l := Line{Barcode: metforminA.Barcode, Item: &metforminA, Qty: 1, Expiry: tt.expiry}
-			d := Decide(l, tt.card, Basket{RxRef: "RX1"}, History{}, tt.lim, nil, tt.now)
+			d := Decide(l, tt.card, Basket{RxRef: "RX1", PharmacistOnDuty: true}, History{}, tt.lim, nil, tt.now)
 			if d.Verdict != tt.verdict {
 				t.Fatalf("got %+v, want %s", d, tt.verdict)
 			}
@@ -540,5 +541,61 @@ func TestDecide_expired(t *testing.T) {
 	d := Decide(l, testCard, Basket{}, History{}, DefaultLimits(), nil, now)
 	if !slices.Equal(rules(d), []RuleID{RuleNonDrug, RuleExpired}) || d.Rule != RuleNonDrug || d.Findings[1].Verdict != Flag {
 		t.Errorf("shampoo near expiry: %+v", d)
+	}
+}
+
+// TestDecide_pharmacistAbsent checks the seventeenth rule: a prescription
+// drug without a pharmacist on duty is held, card or not, insurance or
+// not; an OTC drug is not; a region may make it flag or block or switch
+// it off; rx_required, earlier in the table, decides between the two holds.
+func TestDecide_pharmacistAbsent(t *testing.T) {
+	ibuprofen := Item{Barcode: "6901222003562", MedListCodg: "XM01AEB046E002010202211", Name: "布洛芬缓释胶囊 0.3g×20粒",
+		Category: CategoryDrug, Covered: true, Course: CourseAcute, PackUnits: 20, DailyUnits: 4, PriceFen: 1680}
+	vitaminRx := Item{Barcode: "6904005001915", Name: "维生素C泡腾片 1g×15片", Category: CategoryDrug, Rx: true, PackUnits: 15, DailyUnits: 1}
+	with := func(v Verdict) Limits {
+		l := DefaultLimits()
+		l.Severity = map[RuleID]Verdict{RulePharmacistAbsent: v}
+		return l
+	}
+	off := DefaultLimits()
+	off.Off = map[RuleID]bool{RulePharmacistAbsent: true}
+	lowered := with(Allow) // not a severity the rule allows: ignored
+	tests := []struct {
+		name   string
+		it     Item
+		card   *Card
+		b      Basket
+		lim    Limits
+		want   Verdict
+		rule   RuleID
+		others []RuleID // the other findings, in order
+	}{
+		{"rx, nobody on duty", amoxicillin, testCard, Basket{RxRef: "R"}, DefaultLimits(), Hold, RulePharmacistAbsent, nil},
+		{"rx, pharmacist on duty", amoxicillin, testCard, Basket{RxRef: "R", PharmacistOnDuty: true}, DefaultLimits(), Allow, "", nil},
+		{"OTC, nobody on duty", ibuprofen, testCard, Basket{}, DefaultLimits(), Allow, "", nil},
+		{"rx without a card", amoxicillin, nil, Basket{RxRef: "R"}, DefaultLimits(), Hold, RulePharmacistAbsent, nil},
+		{"rx insurance does not pay", vitaminRx, testCard, Basket{RxRef: "R"}, DefaultLimits(), Block, RuleNotCovered, []RuleID{RulePharmacistAbsent}},
+		{"rx without a prescription either", amoxicillin, testCard, Basket{}, DefaultLimits(), Hold, RuleRxRequired, []RuleID{RulePharmacistAbsent}},
+		{"region flags", amoxicillin, testCard, Basket{RxRef: "R"}, with(Flag), Flag, RulePharmacistAbsent, nil},
+		{"region blocks", amoxicillin, testCard, Basket{RxRef: "R"}, with(Block), Block, RulePharmacistAbsent, nil},
+		{"region lowers to allow: ignored", amoxicillin, testCard, Basket{RxRef: "R"}, lowered, Hold, RulePharmacistAbsent, nil},
+		{"switched off", amoxicillin, testCard, Basket{RxRef: "R"}, off, Allow, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := Line{Barcode: tt.it.Barcode, Item: &tt.it, Qty: 1}
+			d := Decide(l, tt.card, tt.b, History{}, tt.lim, nil, day(0))
+			want := slices.Concat([]RuleID{tt.rule}, tt.others)
+			if tt.rule == "" {
+				want = nil
+			}
+			if d.Verdict != tt.want || d.Rule != tt.rule || !slices.Equal(rules(d), want) {
+				t.Fatalf("got %s by %q with %v, want %s by %q with %v", d.Verdict, d.Rule, rules(d), tt.want, tt.rule, want)
+			}
+			if d.Rule == RulePharmacistAbsent && (d.ReasonZH != "处方药须执业药师在岗审核：当前无药师签到" ||
+				d.ReasonEN != "A prescription drug needs a licensed pharmacist on duty: nobody is signed in") {
+				t.Errorf("reason %q / %q", d.ReasonZH, d.ReasonEN)
+			}
+		})
 	}
 }

@@ -5,7 +5,7 @@
 // It is pure: no files, network, storage or clocks. The caller passes the
 // line, the card, the rest of the basket, the history the ledger index
 // returns for this card and till (History), the region's Limits and the
-// time, and gets a Decision: every finding of the sixteen rules of docs/rules.md
+// time, and gets a Decision: every finding of the seventeen rules of docs/rules.md
 // (Rules lists them with their ids, severities and sources; each rule's
 // doc comment cites its source lines, <document>:<line>, which
 // docs/rules.md quotes), the most severe

@@ -17,7 +17,7 @@ type Limits struct {
 	BurstCards  int                // card_burst: more than this many distinct cards …
 	BurstWindow time.Duration      // … within this window before now (4 in 10 minutes)
 	Hours       *Hours             // off_hours: registered opening hours; nil = no limit
-	Severity    map[RuleID]Verdict // per-rule severity where docs/rules.md allows a change (trace_missing: block)
+	Severity    map[RuleID]Verdict // per-rule severity where docs/rules.md allows a change (trace_missing: block; pharmacist_absent: flag, block)
 	Off         map[RuleID]bool    // rules switched off (never non_drug or not_covered)
 
 	// ExpiryNearDays: expired flags a box with fewer than this many days

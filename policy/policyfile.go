@@ -33,7 +33,8 @@ import (
 // rx_items, burst_cards, expiry_near_days (integers; expiry_near_days 0 to
 // 366, 0 for no near-expiry flag), control_max ({"ephedrine": 2}),
 // burst_window ("10m"), hours ({"open": "08:00", "close": "22:00"}, or null
-// for no limit), severity ({"trace_missing": "block"}) and off
+// for no limit), severity ({"trace_missing": "block"}, {"pharmacist_absent":
+// "flag"}) and off
 // ({"manual_entry": true}). A setting left out is inherited. Every object
 // may carry a "comment" string, which is ignored.
 func LoadPolicy(r io.Reader) (*Policy, error) {

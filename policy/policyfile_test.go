@@ -117,6 +117,7 @@ func TestLoadPolicy_bad(t *testing.T) {
 		{"unknown rule in severity", `{"version": "v", "default": {"severity": {"no_such": "block"}}}`, `default.severity.no_such: unknown rule "no_such"`},
 		{"severity not allowed", `{"version": "v", "default": {"severity": {"days_supply": "flag"}}}`, `default.severity.days_supply: want "block" for days_supply`},
 		{"lowering trace_missing", `{"version": "v", "default": {"severity": {"trace_missing": "allow"}}}`, `want "flag" or "block" for trace_missing`},
+		{"lowering pharmacist_absent", `{"version": "v", "default": {"severity": {"pharmacist_absent": "allow"}}}`, `default.severity.pharmacist_absent: want "hold" or "flag" or "block" for pharmacist_absent`},
 		{"non_drug off", `{"version": "v", "default": {"off": {"non_drug": true}}}`, "default.off.non_drug: non_drug cannot be switched off"},
 		{"not_covered off", `{"version": "v", "regions": {"330100": {"off": {"not_covered": true}}}}`, "regions.330100.off.not_covered: not_covered cannot be switched off"},
 		{"off not a bool", `{"version": "v", "default": {"off": {"manual_entry": "yes"}}}`, "default.off.manual_entry: want true or false"},

@@ -34,7 +34,7 @@ func (v Verdict) rank() int {
 // tests name it. Renaming one is a protocol change.
 type RuleID string
 
-// The sixteen rules of docs/rules.md, in its order, with the source lines
+// The seventeen rules of docs/rules.md, in its order, with the source lines
 // each rests on (<document>:<line>; docs/rules.md names each document and
 // quotes the passage). The words in brackets are
 // what the cited line says.
@@ -157,16 +157,27 @@ const (
 	// past its expiry is substandard (劣药) and not sold is the national
 	// Drug Administration Law, not in the seeds.
 	RuleExpired RuleID = "expired"
+
+	// RulePharmacistAbsent: a prescription drug (Item.Rx, as rx_required
+	// reads it) while no licensed pharmacist is signed in on duty
+	// (Basket.PharmacistOnDuty) is held: a pharmacist must review it. It
+	// runs card or not, whatever insurance pays, as rx_required does. Hold;
+	// a region may make it flag or block.
+	// 000_ff44986620f61bf1.txt:206 (药品经营企业执业药师配备…药品零售企业驻店药剂员配备),
+	// 001_5780b94b1abdec55.txt:95 (至少配备执业药师和医师各一名); that a
+	// licensed pharmacist reviews prescriptions on duty is the national
+	// GSP, not in the seeds.
+	RulePharmacistAbsent RuleID = "pharmacist_absent"
 )
 
 // ruleOrder lists the rules in the order of docs/rules.md: the order of Rules(), of
 // a decision's findings, and the tie-break between equally severe findings.
-func ruleOrder() [16]RuleID {
-	return [16]RuleID{
+func ruleOrder() [17]RuleID {
+	return [17]RuleID{
 		RuleNonDrug, RuleNotCovered, RuleDaysSupply, RuleRxRequired, RuleRxItems,
 		RuleSpecialControl, RuleTraceDup, RuleTraceMissing, RulePriceCap, RuleCardExpired,
 		RuleCardBlocked, RuleCardBurst, RuleOffHours, RuleManualEntry, RuleCashRefund,
-		RuleExpired,
+		RuleExpired, RulePharmacistAbsent,
 	}
 }
 
@@ -178,7 +189,8 @@ type RuleInfo struct {
 	TitleEN  string
 	Sources  []string // seed lines (file:line) and other sources
 	// Allowed lists the severities a region may set (Limits.Severity), the
-	// default first. Only trace_missing may change (to block) today.
+	// default first. Only trace_missing (to block) and pharmacist_absent
+	// (to flag or block) may change today.
 	Allowed []Verdict
 	// Required rules cannot be switched off (Limits.Off).
 	Required bool
@@ -256,6 +268,10 @@ func (id RuleID) Info() (RuleInfo, bool) {
 	case RuleExpired:
 		r.TitleZH, r.TitleEN = "药品过期或临近有效期", "Past or near its expiry date"
 		r.Sources = []string{s004 + "177", s001 + "885", "national Drug Administration Law (a drug past its expiry is 劣药)"}
+	case RulePharmacistAbsent:
+		r.TitleZH, r.TitleEN = "执业药师不在岗", "No licensed pharmacist on duty"
+		r.Sources = []string{s000 + "206", s001 + "95", "national GSP (a licensed pharmacist on duty reviews prescriptions)"}
+		r.Allowed = []Verdict{Hold, Flag, Block}
 	default:
 		return RuleInfo{}, false
 	}
@@ -267,7 +283,7 @@ func (id RuleID) Info() (RuleInfo, bool) {
 // this says (reason.verdict).
 func (id RuleID) severity() Verdict {
 	switch id {
-	case RuleRxRequired, RuleCardBurst, RuleOffHours:
+	case RuleRxRequired, RuleCardBurst, RuleOffHours, RulePharmacistAbsent:
 		return Hold
 	case RuleRxItems, RuleTraceMissing, RuleManualEntry:
 		return Flag
@@ -280,7 +296,13 @@ func (id RuleID) allows(v Verdict) bool {
 	if v == id.severity() {
 		return id.known()
 	}
-	return id == RuleTraceMissing && v == Block
+	switch id {
+	case RuleTraceMissing:
+		return v == Block
+	case RulePharmacistAbsent:
+		return v == Flag || v == Block
+	}
+	return false
 }
 
 // required reports whether the rule cannot be switched off.
@@ -325,6 +347,7 @@ const (
 	reasonExpired                          // box past its expiry date
 	reasonExpiryNear                       // box within the near-expiry window
 	reasonExpiryBad                        // box's expiry date unreadable
+	reasonNoPharmacist                     // prescription drug, no pharmacist signed in
 	numReasons
 )
 
@@ -437,6 +460,10 @@ func (r reason) text() (id RuleID, zh, en string) {
 		return RuleExpired,
 			"药品有效期 {expiry} 无法识别，请核对药盒",
 			"The box's expiry date {expiry} cannot be read: check the box"
+	case reasonNoPharmacist:
+		return RulePharmacistAbsent,
+			"处方药须执业药师在岗审核：当前无药师签到",
+			"A prescription drug needs a licensed pharmacist on duty: nobody is signed in"
 	}
 	return "", "", ""
 }

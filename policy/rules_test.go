@@ -20,6 +20,7 @@ func TestRules_catalogue(t *testing.T) {
 		{"rx_items", Flag}, {"special_control", Block}, {"trace_dup", Block}, {"trace_missing", Flag},
 		{"price_cap", Block}, {"card_expired", Block}, {"card_blocked", Block}, {"card_burst", Hold},
 		{"off_hours", Hold}, {"manual_entry", Flag}, {"cash_refund", Block}, {"expired", Block},
+		{"pharmacist_absent", Hold},
 	}
 	rules := Rules()
 	if len(rules) != len(want) {

@@ -24,12 +24,15 @@ var update = flag.Bool("update", false, "rewrite policy/testdata/*/expected.json
 //	region        6-digit region whose limits apply; "" = the policy's default
 //	card          {"type","no","expires"} or null (no card: cash context)
 //	line          {"barcode","qty","traces","manual","expiry"}; the item is looked up in the catalogue
-//	basket        {"rx_ref","long_rx","others":[line…]}
+//	basket        {"rx_ref","long_rx","pharmacist_on_duty","others":[line…]}; pharmacist_on_duty
+//	              absent = true: a case shows its own rule in a shop whose pharmacist is signed
+//	              in, and pharmacist_absent/ shows the shop without one
 //	history       {"purchases":[{"barcode" or "generic","days","at"}],"sold_traces":[…],"recent_cards":[{"no","at"}]}
 //	now           RFC 3339
-//	steps         [{"now","line","region"}…]: decide in turn; an allowed or flagged line joins the
-//	              card's purchases, as the ledger would record it (the worked example);
-//	              a step's region, when given, replaces region for that step
+//	steps         [{"now","line","region","pharmacist_on_duty"}…]: decide in turn; an allowed or
+//	              flagged line joins the card's purchases, as the ledger would record it (the
+//	              worked example); a step's region or pharmacist_on_duty, when given, replaces
+//	              the case's for that step
 //	return        {"paid_by","refund_to"}: decide a return (DecideReturn) instead
 //
 // expected.json is {"decision": …} or {"steps": [ … ]}. go test -run
@@ -47,9 +50,10 @@ type scenarioInput struct {
 	} `json:"card"`
 	Line   scenarioLine `json:"line"`
 	Basket struct {
-		RxRef  string         `json:"rx_ref"`
-		LongRx bool           `json:"long_rx"`
-		Others []scenarioLine `json:"others"`
+		RxRef            string         `json:"rx_ref"`
+		LongRx           bool           `json:"long_rx"`
+		PharmacistOnDuty *bool          `json:"pharmacist_on_duty"`
+		Others           []scenarioLine `json:"others"`
 	} `json:"basket"`
 	History struct {
 		Purchases []struct {
@@ -66,9 +70,10 @@ type scenarioInput struct {
 	} `json:"history"`
 	Now   string `json:"now"`
 	Steps []struct {
-		Now    string       `json:"now"`
-		Line   scenarioLine `json:"line"`
-		Region string       `json:"region"`
+		Now              string       `json:"now"`
+		Line             scenarioLine `json:"line"`
+		Region           string       `json:"region"`
+		PharmacistOnDuty *bool        `json:"pharmacist_on_duty"`
 	} `json:"steps"`
 	Return *struct {
 		PaidBy   string `json:"paid_by"`
@@ -188,7 +193,7 @@ func runScenario(t *testing.T, dir string) scenarioExpected {
 		}
 		return out
 	}
-	b := Basket{RxRef: in.Basket.RxRef, LongRx: in.Basket.LongRx}
+	b := Basket{RxRef: in.Basket.RxRef, LongRx: in.Basket.LongRx, PharmacistOnDuty: orTrue(in.Basket.PharmacistOnDuty)}
 	for _, o := range in.Basket.Others {
 		b.Others = append(b.Others, line(o))
 	}
@@ -218,9 +223,12 @@ func runScenario(t *testing.T, dir string) scenarioExpected {
 	for _, s := range in.Steps {
 		now := parseTime(t, s.Now)
 		l := line(s.Line)
-		lim := lim
+		lim, b := lim, b
 		if s.Region != "" {
 			lim = pol.Limits(s.Region)
+		}
+		if s.PharmacistOnDuty != nil {
+			b.PharmacistOnDuty = *s.PharmacistOnDuty
 		}
 		d := Decide(l, card, b, h, lim, pol.Denied, now)
 		checkDecision(t, d)
@@ -312,6 +320,9 @@ func parseTime(t *testing.T, s string) time.Time {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// orTrue reads a JSON boolean that is true when absent.
+func orTrue(v *bool) bool { return v == nil || *v }
 
 // TestScenarios_coverEveryRule checks the case folders show every rule at
 // every severity it can have, as the issue asks.

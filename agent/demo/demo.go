@@ -213,9 +213,16 @@ func (s *scene) play(ctx context.Context) error {
 	}
 	s.say("设备就绪 Devices connected: card reader and scanner")
 
+	// The pharmacist signs in first: metformin is a prescription drug,
+	// held while nobody is on duty (pharmacist_absent).
+	sess := s.till.Session()
+	if err := sess.SignIn("钱药师", "ZY330100001"); err != nil {
+		return fmt.Errorf("demo: sign-in: %w", err)
+	}
+	s.say("药师签到 Pharmacist signed in: 钱药师, practising certificate ZY330100001")
+
 	holder := sim.DemoHolders()[0]
 	s.sim.Insert(holder)
-	sess := s.till.Session()
 	if err := wait("card read", func() bool { v := sess.View(); return v.Card != nil && v.Card.Present }); err != nil {
 		return err
 	}

@@ -178,14 +178,15 @@ func TestSession_checkoutAnswer(t *testing.T) {
 // recorded as flagged, a block and a hold as blocked.
 func TestSession_flaggedRecordKind(t *testing.T) {
 	f := newFixture(t)
+	f.signIn(t)
 	f.s.CardRead(card)
 	f.s.Scan(rxScan(rxRef))
 	f.s.Scan(product(amoxicillin)) // traced drug scanned without its code: trace_missing, a flag
 	f.s.Scan(product(shampoo))     // non_drug: a block
-	if k := f.led.kinds(t); k != feed.KindFlagged+","+feed.KindBlocked {
-		t.Fatalf("records = %s, want flagged,blocked", k)
+	if k := f.led.kinds(t); k != feed.KindPharmacistOn+","+feed.KindFlagged+","+feed.KindBlocked {
+		t.Fatalf("records = %s, want pharmacist_on,flagged,blocked", k)
 	}
-	if r := f.led.records(t)[0]; r.Lines[0].Decision != feed.Flag || r.Lines[0].Rule != "trace_missing" {
+	if r := f.led.records(t)[1]; r.Lines[0].Decision != feed.Flag || r.Lines[0].Rule != "trace_missing" {
 		t.Errorf("flagged record = %+v", r.Lines[0])
 	}
 }
@@ -244,12 +245,13 @@ func FuzzProductCode(f *testing.F) {
 // record refers to nothing.
 func TestSession_redecisionRefersBack(t *testing.T) {
 	f := newFixture(t)
+	f.signIn(t)
 	f.s.CardRead(card)
 	f.s.Scan(product(amoxicillin))                  // no prescription: held
 	if err := f.s.SetRx(rxRef, false); err != nil { // now flagged: trace_missing
 		t.Fatal(err)
 	}
-	recs := f.led.records(t)
+	recs := f.led.records(t)[1:] // after the sign-in
 	if len(recs) != 2 || recs[0].Kind != feed.KindBlocked || recs[0].Ref != "" || recs[1].Kind != feed.KindFlagged || recs[1].Ref != recs[0].ID {
 		t.Fatalf("records = %+v, want the hold, then the flag referring to it", recs)
 	}

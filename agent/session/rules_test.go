@@ -92,6 +92,7 @@ func TestSession_prescriptionReleasesHold(t *testing.T) {
 	for _, how := range []string{"scan", "api"} {
 		t.Run(how, func(t *testing.T) {
 			f := newFixture(t)
+			f.signIn(t)
 			f.s.CardRead(card)
 			f.s.Scan(trace(amoxTrace1))
 			if how == "scan" {
@@ -162,6 +163,7 @@ func TestSession_manualEntryIsFlaggedAndRecorded(t *testing.T) {
 // days-supply limit.
 func TestSession_saleLinesCarryEveryFinding(t *testing.T) {
 	f := newFixture(t)
+	f.signIn(t)
 	f.s.CardRead(card)
 	f.s.Scan(rxScan(rxRef))
 	if err := f.s.AddManual(amoxicillin, 1); err != nil { // manual, and no trace code
@@ -185,6 +187,7 @@ func TestSession_saleLinesCarryEveryFinding(t *testing.T) {
 
 func TestSession_traceSoldOnceUntilReturned(t *testing.T) {
 	f := newFixture(t)
+	f.signIn(t) // on duty across the sales
 	sell := func() policy.Verdict {
 		t.Helper()
 		f.s.CardRead(card)

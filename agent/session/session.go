@@ -75,6 +75,9 @@ type Session struct {
 	rxRef   string
 	longRx  bool
 	notice  *Notice
+	// pharmacist is who is on duty (pharmacist.go); nil = nobody. It
+	// outlives the basket, not the session.
+	pharmacist *Pharmacist
 
 	retMu sync.Mutex // serialises returns: each checks what is left to return
 }
@@ -218,7 +221,8 @@ func validRx(ref string) bool {
 // Override releases a held line on a pharmacist's authority: line is its
 // position in View().Lines, from 0. Only a hold can be released; the
 // override is a ledger record of its own (kind override, ref the hold's
-// record) before the line counts as released.
+// record) before the line counts as released. With nobody on duty, the
+// pharmacist who releases is put on duty (pharmacist.go).
 func (s *Session) Override(line int, pharmacist, reason string) error {
 	pharmacist, reason = strings.TrimSpace(pharmacist), strings.TrimSpace(reason)
 	switch {
@@ -249,6 +253,7 @@ func (s *Session) Override(line int, pharmacist, reason string) error {
 		return fmt.Errorf("%w: %w", ErrPersist, err)
 	}
 	l.overridden = true
+	s.onDutyByOverride(pharmacist)
 	s.notice = &Notice{ZH: "药师已放行第 " + strconv.Itoa(line+1) + " 行", EN: "Pharmacist released line " + strconv.Itoa(line+1)}
 	// The released line now counts in the basket: later lines may change.
 	s.redecide()
@@ -343,7 +348,7 @@ func (s *Session) decide(l *line, qty int, traces []string, upto int, now time.T
 		}
 		h = toPolicyHistory(got)
 	}
-	b := policy.Basket{RxRef: s.rxRef, LongRx: s.longRx}
+	b := policy.Basket{RxRef: s.rxRef, LongRx: s.longRx, PharmacistOnDuty: s.pharmacist != nil}
 	for _, o := range s.lines[:upto] {
 		if o.counts() {
 			b.Others = append(b.Others, o.policyLine(o.qty, o.traces))

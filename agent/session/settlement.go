@@ -32,13 +32,6 @@ func checkSettlement(method string, st *feed.Settlement) error {
 	return nil
 }
 
-// pharmacistOnDuty is the hook for the pharmacist signed in at the till,
-// their name and practising certificate number, which every sale record
-// carries for the upload (phar_name, phar_prac_cert_no). The till has no
-// sign-in yet, so there is none and the fields stay empty; the bureau's
-// check reports them missing and says why.
-func (s *Session) pharmacistOnDuty() (name, pracCertNo string) { return "", "" }
-
 // Settle attaches the POS's settlement to a sale of this till made
 // without one (or with one the POS now corrects): a settlement record,
 // ref the sale, on disk when Settle returns without error. The upload

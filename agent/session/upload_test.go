@@ -110,6 +110,7 @@ func equalLine(a, b feed.Line) bool {
 // A split-pack item's line says so (trdn_flag).
 func TestSession_splitPackFlag(t *testing.T) {
 	f := newUploadFixture(t)
+	f.signIn(t)
 	f.s.CardRead(card)
 	f.s.Scan(rxScan(rxRef))
 	f.s.Scan(trace(amoxTrace1))

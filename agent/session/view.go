@@ -17,6 +17,9 @@ type View struct {
 	Totals     Totals          `json:"totals"`
 	RxRef      string          `json:"rx_ref,omitempty"`
 	Notice     *Notice         `json:"notice,omitempty"`
+	// Pharmacist is who is signed in on duty; null = nobody, and
+	// prescription drugs are held (pharmacist_absent).
+	Pharmacist *Pharmacist `json:"pharmacist"`
 }
 
 // CardChangeView is a card change waiting for the cashier: the basket is
@@ -72,6 +75,9 @@ func (s *Session) View() View {
 	}
 	if s.card != nil {
 		v.Card = cardView(s.card, s.present)
+	}
+	if s.pharmacist != nil {
+		v.Pharmacist = new(*s.pharmacist)
 	}
 	if s.pending != nil {
 		v.CardChange = &CardChangeView{From: v.Card, To: cardView(s.pending, true)}

@@ -87,8 +87,10 @@ func basket(s *session.Session) string {
 	return ""
 }
 
-// sold checks out a prescribed amoxicillin and returns the sale's id.
+// sold checks out a prescribed amoxicillin, a pharmacist on duty, and
+// returns the sale's id.
 func sold(s *session.Session) string {
+	onDuty(s)
 	s.CardRead(session.Card{Type: feed.CardSSC, No: "A12345678", Name: "王小明", Region: "330100"})
 	if err := s.SetRx("RX20260302A001", false); err != nil {
 		panic(err)
@@ -109,10 +111,19 @@ func held(s *session.Session) string {
 	return ""
 }
 
-// noCard is a basket without a card.
+// noCard is a basket without a card, a pharmacist on duty.
 func noCard(s *session.Session) string {
+	onDuty(s)
 	s.Scan(scanner.Code{Kind: scanner.KindTrace, Trace: amoxTrace})
 	_ = s.SetRx("RX20260302A001", false)
+	return ""
+}
+
+// onDuty signs a pharmacist in.
+func onDuty(s *session.Session) string {
+	if err := s.SignIn("钱药师", "ZY330100001"); err != nil {
+		panic(err)
+	}
 	return ""
 }
 
@@ -171,6 +182,8 @@ func TestAPI_everyEndpoint(t *testing.T) {
 		contains           string
 	}{
 		{"session", nil, "GET", "/api/session", "", 200, jsonCT, `"state":"idle"`},
+		{"session nobody on duty", nil, "GET", "/api/session", "", 200, jsonCT, `"pharmacist":null`},
+		{"session on duty", onDuty, "GET", "/api/session", "", 200, jsonCT, `"pharmacist":{"name":"钱药师","prac_cert_no":"ZY330100001"}`},
 		{"session open", basket, "GET", "/api/session", "", 200, jsonCT, `"rule":"non_drug"`},
 		{"session HEAD", nil, "HEAD", "/api/session", "", 200, jsonCT, ""},
 		{"session POST", nil, "POST", "/api/session", "{}", 405, jsonCT, `"error":"method_not_allowed"`},
@@ -237,7 +250,7 @@ func TestAPI_everyEndpoint(t *testing.T) {
 		{"rx bad ref", nil, "POST", "/api/session/rx", `{"ref":"rx-1"}`, 400, jsonCT, `"error":"bad_rx"`},
 		{"rx GET", nil, "GET", "/api/session/rx", "", 405, jsonCT, "use POST"},
 
-		{"return", sold, "POST", "/api/returns", `{"sale_id":"{ID}","refund":"fund","cashier":"c1","lines":[{"barcode":"` + amoxicillin + `","qty":1,"drug_trac_codg":["` + amoxTrace + `"]}]}`, 200, jsonCT, `"seq":2`},
+		{"return", sold, "POST", "/api/returns", `{"sale_id":"{ID}","refund":"fund","cashier":"c1","lines":[{"barcode":"` + amoxicillin + `","qty":1,"drug_trac_codg":["` + amoxTrace + `"]}]}`, 200, jsonCT, `"seq":3`},
 		{"return cash refund", sold, "POST", "/api/returns", `{"sale_id":"{ID}","refund":"cash","cashier":"c1","lines":[{"barcode":"` + amoxicillin + `","qty":1}]}`, 409, jsonCT, `"error":"return_refused"`},
 		{"return too many", sold, "POST", "/api/returns", `{"sale_id":"{ID}","refund":"fund","cashier":"c1","lines":[{"barcode":"` + amoxicillin + `","qty":2}]}`, 409, jsonCT, `"error":"return_too_many"`},
 		{"return foreign trace", sold, "POST", "/api/returns", `{"sale_id":"{ID}","refund":"fund","cashier":"c1","lines":[{"barcode":"` + amoxicillin + `","qty":1,"drug_trac_codg":["81021060000000000099"]}]}`, 409, jsonCT, `"error":"trace_not_in_sale"`},
@@ -251,6 +264,23 @@ func TestAPI_everyEndpoint(t *testing.T) {
 		{"return line keys by case", nil, "POST", "/api/returns", `{"sale_id":"x","refund":"fund","lines":[{"barcode":"1","qty":1,"Qty":9}]}`, 400, jsonCT, "differ only in case"},
 		{"return bad refund", nil, "POST", "/api/returns", `{"sale_id":"x","refund":"wechat","lines":[{"barcode":"1","qty":1}]}`, 400, jsonCT, `"error":"bad_refund"`},
 		{"return GET", nil, "GET", "/api/returns", "", 405, jsonCT, "use POST"},
+
+		{"sign in", held, "POST", "/api/pharmacist/sign-in", `{"name":"钱药师","prac_cert_no":"ZY330100001"}`, 200, jsonCT, `"pharmacist":{"name":"钱药师","prac_cert_no":"ZY330100001"}`},
+		{"sign in no name", nil, "POST", "/api/pharmacist/sign-in", `{"prac_cert_no":"ZY330100001"}`, 400, jsonCT, `"error":"name_required"`},
+		{"sign in blank name", nil, "POST", "/api/pharmacist/sign-in", `{"name":" ","prac_cert_no":"ZY330100001"}`, 400, jsonCT, `"error":"name_required"`},
+		{"sign in bad name", nil, "POST", "/api/pharmacist/sign-in", `{"name":"` + strings.Repeat("药", 51) + `","prac_cert_no":"ZY330100001"}`, 400, jsonCT, `"error":"bad_name"`},
+		{"sign in no cert", nil, "POST", "/api/pharmacist/sign-in", `{"name":"钱药师"}`, 400, jsonCT, `"error":"prac_cert_required"`},
+		{"sign in bad cert", nil, "POST", "/api/pharmacist/sign-in", `{"name":"钱药师","prac_cert_no":"ZY 330100001"}`, 400, jsonCT, `"error":"bad_prac_cert"`},
+		{"sign in cert too long", nil, "POST", "/api/pharmacist/sign-in", `{"name":"钱药师","prac_cert_no":"` + strings.Repeat("Z", 33) + `"}`, 400, jsonCT, `"error":"bad_prac_cert"`},
+		{"sign in empty body", nil, "POST", "/api/pharmacist/sign-in", "", 400, jsonCT, `"error":"bad_json"`},
+		{"sign in wrong type", nil, "POST", "/api/pharmacist/sign-in", `{"name":"钱药师","prac_cert_no":330100001}`, 400, jsonCT, `"error":"wrong_type"`},
+		{"sign in unknown field", nil, "POST", "/api/pharmacist/sign-in", `{"name":"钱药师","prac_cert_no":"ZY330100001","pin":"1"}`, 400, jsonCT, `"error":"unknown_field"`},
+		{"sign in GET", nil, "GET", "/api/pharmacist/sign-in", "", 405, jsonCT, "use POST"},
+		{"sign out", onDuty, "POST", "/api/pharmacist/sign-out", "", 200, jsonCT, `"pharmacist":null`},
+		{"sign out empty object", onDuty, "POST", "/api/pharmacist/sign-out", "{}", 200, jsonCT, `"pharmacist":null`},
+		{"sign out nobody on duty", nil, "POST", "/api/pharmacist/sign-out", "{}", 409, jsonCT, `"error":"no_pharmacist"`},
+		{"sign out unknown field", onDuty, "POST", "/api/pharmacist/sign-out", `{"name":"钱药师"}`, 400, jsonCT, `"error":"unknown_field"`},
+		{"sign out GET", nil, "GET", "/api/pharmacist/sign-out", "", 405, jsonCT, "use POST"},
 
 		{"status", nil, "GET", "/api/status", "", 200, jsonCT, `"policy":{"region":"330100","version":"v1"}`},
 		{"status PUT", nil, "PUT", "/api/status", "{}", 405, jsonCT, "use GET, HEAD"},

@@ -230,6 +230,10 @@ const (
 	errSaleRequired       = "sale_id_required"
 	errLinesRequired      = "lines_required"
 	errBadSettlement      = "bad_settlement"
+	errNameRequired       = "name_required"
+	errBadName            = "bad_name"
+	errPracCertRequired   = "prac_cert_required"
+	errBadPracCert        = "bad_prac_cert"
 	errBadRequest         = "bad_request"
 
 	// The session's state.
@@ -240,6 +244,7 @@ const (
 	errCardRequired      = "card_required"
 	errCardChanged       = "card_changed"
 	errNoCardChange      = "no_card_change"
+	errNoPharmacist      = "no_pharmacist"
 	errNothingInsurable  = "nothing_insurable"
 	errNotHeld           = "not_held"
 	errReturnTooMany     = "return_too_many"
@@ -287,6 +292,10 @@ var errorTable = map[string]apiError{
 	errSaleRequired:       {400, "须填写原销售单号", "the sale id is required"},
 	errLinesRequired:      {400, "须列出退货商品", "at least one line is required"},
 	errBadSettlement:      {400, "医保结算信息无效，请核对 POS 传来的结算字段", "bad settlement: check the settlement fields the POS sent"},
+	errNameRequired:       {400, "须填写药师姓名", "the pharmacist's name is required"},
+	errBadName:            {400, "药师姓名无效：须为 1–50 个字符", "bad name: want 1–50 characters"},
+	errPracCertRequired:   {400, "须填写执业药师注册证号", "the practising certificate number is required"},
+	errBadPracCert:        {400, "执业药师注册证号无效：须为 1–32 位字母、数字或 -", "bad practising certificate number: want 1–32 of A-Z a-z 0-9 -"},
 	errBadRequest:         {400, "请求无效", "bad request"},
 
 	errNoSuchLine:        {404, "购物篮中没有该行", "no such line in the basket"},
@@ -296,6 +305,7 @@ var errorTable = map[string]apiError{
 	errCardRequired:      {409, "医保支付须插入医保卡", "insurance needs the card in the reader"},
 	errCardChanged:       {409, "读到另一张卡：请确认购物篮归新持卡人，或作废", "another card was read: confirm the basket is the new holder's, or void it"},
 	errNoCardChange:      {409, "没有待确认的换卡", "no card change to confirm"},
+	errNoPharmacist:      {409, "当前没有药师签到", "no pharmacist is signed in"},
 	errNothingInsurable:  {409, "购物篮中没有可医保支付的商品", "nothing in the basket can be paid by insurance"},
 	errNotHeld:           {409, "该行不是待审核商品，不能放行（拦截不可放行）", "the line is not held: only a hold can be released, never a block"},
 	errReturnTooMany:     {409, "退货数量超过该销售单剩余数量", "more than is left of the sale to return"},
@@ -332,12 +342,17 @@ var sessionErrors = []struct {
 	{session.ErrSaleRequired, errSaleRequired},
 	{session.ErrLinesRequired, errLinesRequired},
 	{session.ErrBadSettlement, errBadSettlement},
+	{session.ErrNameRequired, errNameRequired},
+	{session.ErrBadName, errBadName},
+	{session.ErrPracCertRequired, errPracCertRequired},
+	{session.ErrBadPracCert, errBadPracCert},
 	{session.ErrInvalid, errBadRequest},
 	{session.ErrEmptyBasket, errEmptyBasket},
 	{session.ErrHeldLines, errHeldLines},
 	{session.ErrCardRequired, errCardRequired},
 	{session.ErrCardChanged, errCardChanged},
 	{session.ErrNoCardChange, errNoCardChange},
+	{session.ErrNoPharmacist, errNoPharmacist},
 	{session.ErrNothingInsurable, errNothingInsurable},
 	{session.ErrReturnTooMany, errReturnTooMany},
 	{session.ErrTraceNotInSale, errTraceNotInSale},

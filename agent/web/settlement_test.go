@@ -43,7 +43,7 @@ func TestAPI_settlement(t *testing.T) {
 		{"checkout settlement incomplete", insured, "/api/session/checkout", `{"payment":"insurance","cashier":"c1","settlement":{}}`, 400, `mdtrt_sn is required`},
 		{"checkout settlement contradicts", basket, "/api/session/checkout", `{"payment":"cash","cashier":"c1","settlement":` + goodSettlement + `}`, 400, `a cash sale is self-paid`},
 
-		{"settle later", sold, "/api/sales/{ID}/settlement", goodSettlement, 200, `"seq":2`},
+		{"settle later", sold, "/api/sales/{ID}/settlement", goodSettlement, 200, `"seq":3`}, // after the sign-in and the sale
 		{"settle later unknown field", sold, "/api/sales/{ID}/settlement", `{"mdtrt_sn":"M1","mdtrt_setl_type":"1","setl_id":"S1","psn_name":"王小明"}`, 400, `unknown field \"psn_name\"`},
 		{"settle later bad", sold, "/api/sales/{ID}/settlement", `{"mdtrt_sn":"M 1","mdtrt_setl_type":"1","setl_id":"S1"}`, 400, `"error":"bad_settlement"`},
 		{"settle later empty body", sold, "/api/sales/{ID}/settlement", ``, 400, `"error":"bad_json"`},

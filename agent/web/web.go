@@ -167,6 +167,8 @@ func newHandler(d Deps) (*handler, error) {
 	r.handle("POST /api/session/override", http.HandlerFunc(h.override))
 	r.handle("POST /api/session/lines", http.HandlerFunc(h.manualLine))
 	r.handle("POST /api/session/rx", http.HandlerFunc(h.rx))
+	r.handle("POST /api/pharmacist/sign-in", http.HandlerFunc(h.signIn))
+	r.handle("POST /api/pharmacist/sign-out", http.HandlerFunc(h.signOut))
 	r.handle("POST /api/returns", http.HandlerFunc(h.returns))
 	r.handle("POST /api/sales/{id}/settlement", http.HandlerFunc(h.settlement))
 	r.handle("GET /api/status", http.HandlerFunc(h.status))
@@ -345,6 +347,33 @@ func (h *handler) rx(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.recorded(w, func() error { return h.Session.SetRx(req.Ref, req.Long) })
+}
+
+type signInRequest struct {
+	Name       string `json:"name"`
+	PracCertNo string `json:"prac_cert_no"`
+}
+
+// signIn puts a licensed pharmacist on duty: 200 the session, its basket
+// decided again, once the pharmacist_on record is on disk; 400 no name or
+// certificate number, or a bad one; 503 the ledger cannot persist (as for
+// manualLine, for the re-decided lines too).
+func (h *handler) signIn(w http.ResponseWriter, r *http.Request) {
+	var req signInRequest
+	if !readJSON(w, r, &req, false) {
+		return
+	}
+	h.recorded(w, func() error { return h.Session.SignIn(req.Name, req.PracCertNo) })
+}
+
+// signOut takes the pharmacist on duty off it. Its body is an empty JSON
+// object, or none: 200 the session once the pharmacist_off record is on
+// disk; 409 nobody is on duty; 503 as for signIn.
+func (h *handler) signOut(w http.ResponseWriter, r *http.Request) {
+	if !readJSON(w, r, &struct{}{}, true) {
+		return
+	}
+	h.recorded(w, h.Session.SignOut)
 }
 
 // recorded runs a session change that may record blocked attempts and

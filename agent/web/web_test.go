@@ -275,6 +275,7 @@ func TestAPI_overrideManualRx(t *testing.T) {
 
 func TestAPI_returns(t *testing.T) {
 	srv, s, led := newCounterServer(t)
+	onDuty(s)
 	s.CardRead(session.Card{Type: feed.CardSSC, No: "A12345678", Name: "王小明", Region: "330100"})
 	if err := s.SetRx("RX20260302A001", false); err != nil {
 		t.Fatal(err)

@@ -59,6 +59,7 @@ var recordKinds = map[string]string{
 	feed.KindSale: "销售", feed.KindBlocked: "拦截", feed.KindReturn: "退货",
 	feed.KindOverride: "药师放行", feed.KindDevice: "设备", feed.KindPolicy: "政策",
 	feed.KindFlagged: "提示", feed.KindCardChange: "换卡", feed.KindSettlement: "结算",
+	feed.KindPharmacistOn: "药师签到", feed.KindPharmacistOff: "药师签退",
 }
 
 var decisions = map[string]string{feed.Allow: "通过", feed.Block: "拦截", feed.Hold: "待药师", feed.Flag: "提示"}

@@ -18,6 +18,14 @@ const (
 	// checkout (POST /api/sales/{id}/settlement). Ref is the sale's id;
 	// Settlement replaces the sale's own, if it had one, for the upload.
 	KindSettlement = "settlement"
+	// KindPharmacistOn: a licensed pharmacist signed in on duty at the
+	// till (POST /api/pharmacist/sign-in); PharName and PharPracCertNo say
+	// who. One signing in while another is on duty takes over.
+	// KindPharmacistOff: the pharmacist on duty signed out; PharName and
+	// PharPracCertNo say who left. Duty does not survive a restart: a till
+	// starts with nobody on duty.
+	KindPharmacistOn  = "pharmacist_on"
+	KindPharmacistOff = "pharmacist_off"
 )
 
 // Tills before KindFlagged recorded flagged items as KindBlocked: a reader
