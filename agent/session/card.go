@@ -94,6 +94,7 @@ func (s *Session) ConfirmCard(cashier string) error {
 	s.mu.Lock()
 	defer s.changed()
 	defer s.mu.Unlock()
+	s.cashier = cashier
 	if s.pending == nil {
 		return problemf(ErrNoCardChange, "no other card was read while the basket is open")
 	}

@@ -256,3 +256,20 @@ func TestSession_redecisionRefersBack(t *testing.T) {
 		t.Fatalf("records = %+v, want the hold, then the flag referring to it", recs)
 	}
 }
+
+// TestSession_attemptsNameTheCashier: a blocked attempt names the cashier
+// the POS last named, none before any.
+func TestSession_attemptsNameTheCashier(t *testing.T) {
+	f := newFixture(t)
+	f.s.Scan(product(shampoo))
+	if r := f.led.last(t); r.Kind != feed.KindBlocked || r.Cashier != "" {
+		t.Fatalf("first attempt %s by %q, want blocked by nobody yet", r.Kind, r.Cashier)
+	}
+	if _, err := f.s.Checkout(PayCash, " c7 "); err != nil {
+		t.Fatal(err)
+	}
+	f.s.Scan(product(shampoo))
+	if r := f.led.last(t); r.Kind != feed.KindBlocked || r.Cashier != "c7" {
+		t.Fatalf("attempt after c7's sale %s by %q, want blocked by c7", r.Kind, r.Cashier)
+	}
+}

@@ -80,6 +80,7 @@ func (s *Session) CheckoutSettled(method, cashier string, st *feed.Settlement) (
 	s.mu.Lock()
 	defer s.changed()
 	defer s.mu.Unlock()
+	s.cashier = cashier
 	if err := s.canCheckout(method); err != nil {
 		return Sale{}, err
 	}

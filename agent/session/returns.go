@@ -48,6 +48,9 @@ func (s *Session) Return(req ReturnRequest) (Receipt, error) {
 	if s.cfg.Index == nil {
 		return Receipt{}, problemf(ErrNotFound, "sale %.80q not found (no ledger index)", req.SaleID)
 	}
+	s.mu.Lock()
+	s.cashier = strings.TrimSpace(req.Cashier)
+	s.mu.Unlock()
 	s.retMu.Lock()
 	defer s.retMu.Unlock()
 	sale, err := s.cfg.Index.Sale(req.SaleID)

@@ -71,6 +71,10 @@ type Session struct {
 	card    *Card // the buyer: the basket is this holder's
 	present bool  // the buyer's card in the reader (a voucher counts as present)
 	pending *Card // another card read while the basket is open: a change not confirmed (card.go)
+	// cashier is the cashier the POS last named (a checkout, a card
+	// change, a return): the till has no sign-in for cashiers, so the
+	// attempts it records name who was at the till as far as it knows.
+	cashier string
 	lines   []*line
 	rxRef   string
 	longRx  bool
@@ -457,6 +461,7 @@ func (s *Session) newRecord(kind string) *feed.Record {
 	if s.card != nil {
 		r.Card = feedCard(s.card)
 	}
+	r.Cashier = s.cashier
 	return r
 }
 
