@@ -64,8 +64,8 @@ const settlementJSON = `{"mdtrt_sn":"MD20260302001","setl_id":"S20260302001","ps
 // with the POS's settlement in the checkout; sells again and is told the
 // settlement afterwards; takes a box back. The records reach a bureau
 // through a real mosquitto, and its 3505 and 3506 exports carry every
-// field the platform requires but the pharmacist's, for which the till
-// has no sign-in yet: the check names just those.
+// field the platform requires, the pharmacist signed in on duty
+// included: the check finds nothing missing.
 func TestTill_uploadsToThePlatform(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -106,6 +106,9 @@ func TestTill_uploadsToThePlatform(t *testing.T) {
 		getJSON(t, api+"/api/status", &st)
 		return st.Devices["card"].State == "connected" && st.Devices["scanner"].State == "connected"
 	})
+	if r := post(t, api+"/api/pharmacist/sign-in", `{"name":"王药师","prac_cert_no":"ZY-2024-0315"}`); r.code != http.StatusOK {
+		t.Fatalf("sign-in = %d %s", r.code, r.body)
+	}
 	devs.Insert(sim.DemoHolders()[0])
 	waitUntil(t, "card on the session", func() bool {
 		var v session.View
@@ -193,23 +196,19 @@ func TestTill_uploadsToThePlatform(t *testing.T) {
 		t.Errorf("returned line %+v, want the first sale's line, returned by 张三", back)
 	}
 
-	// The check names only the pharmacist's two fields, once a record.
+	// The check finds every required field, and says so.
 	for _, format := range []string{bureau.Format3505, bureau.Format3506} {
 		out.Reset()
 		sum, err := bureau.CheckUpload(context.Background(), &out, ar, format, bureau.ExportFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-		problems := lines[:len(lines)-1]
-		if len(problems) != 2*sum.Records || sum.Incomplete != sum.Records {
-			t.Errorf("%s check:\n%s\nwant two problems a record", format, out.String())
+		if lines := strings.Split(strings.TrimSpace(out.String()), "\n"); len(lines) != 1 || sum.Incomplete != 0 || sum.Complete != sum.Records {
+			t.Errorf("%s check: %+v\n%s\nwant every record complete", format, sum, out.String())
 		}
-		for _, p := range problems {
-			if !strings.Contains(p, ": missing phar_name (no pharmacist was signed in") && !strings.Contains(p, ": missing phar_prac_cert_no (no pharmacist was signed in") {
-				t.Errorf("%s check: %q, want only the pharmacist's fields missing", format, p)
-			}
-		}
+	}
+	if lh.PharName != "王药师" || lh.PharPracCertNo != "ZY-2024-0315" || back.PharName != "王药师" {
+		t.Errorf("pharmacist on the upload: sale %q %q, return %q", lh.PharName, lh.PharPracCertNo, back.PharName)
 	}
 }
 

@@ -119,7 +119,7 @@ func TestCheck_everyRequiredField(t *testing.T) {
 		{"self-paid without setl_id", func(r *feed.Record) { r.Settlement.SetlID, r.Settlement.MdtrtSetlType = "", feed.SetlSelfPaid }, nil},
 		{"unknown settlement kind", func(r *feed.Record) { r.Settlement.MdtrtSetlType = "9" }, []string{`mdtrt_setl_type "9": want 1`}},
 		{"no pharmacist", func(r *feed.Record) { r.PharName, r.PharPracCertNo = "", "" }, []string{
-			"missing phar_name (no pharmacist was signed in at the till", "missing phar_prac_cert_no (no pharmacist"}},
+			"missing phar_name (no pharmacist was signed in on duty at the till", "missing phar_prac_cert_no (no pharmacist"}},
 		{"no practising certificate", func(r *feed.Record) { r.PharPracCertNo = "" }, []string{"missing phar_prac_cert_no"}},
 		{"no cashier", func(r *feed.Record) { r.Cashier = "" }, []string{"missing sel_retn_opter_name (the record names no cashier)"}},
 		{"no time", func(r *feed.Record) { r.At = "today" }, []string{`missing sel_retn_time (the record's at "today" is not an RFC 3339 time)`}},

@@ -76,7 +76,7 @@ func TestBureauExport_upload(t *testing.T) {
 	}
 	for _, want := range []string{
 		"H33010200001/T01 2: missing mdtrt_sn (the POS sent no settlement for this sale: it sends one in the checkout, or later by POST /api/sales/019cac4e-5260-7345-ac9a-3715aa3903ad/settlement)\n",
-		"H33010200001/T01 2: missing phar_name (no pharmacist was signed in at the till",
+		"H33010200001/T01 2: missing phar_name (no pharmacist was signed in on duty at the till",
 		"H33010200001/T01 2: line 1: missing manu_lotnum (",
 		"H33010200001/T01 5: line 1: not uploaded (6903148091050 海飞丝去屑洗发水 400ml has no med_list_codg",
 		"3505: 2 sales, 0 complete for upload, 1 incomplete, 1 with nothing to upload; 2 lines to upload, 2 not",
