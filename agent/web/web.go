@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -171,6 +172,7 @@ func newHandler(d Deps) (*handler, error) {
 	r.handle("POST /api/pharmacist/sign-out", http.HandlerFunc(h.signOut))
 	r.handle("POST /api/returns", http.HandlerFunc(h.returns))
 	r.handle("POST /api/sales/{id}/settlement", http.HandlerFunc(h.settlement))
+	r.handle("GET /api/sales/{id}/receipt", http.HandlerFunc(h.receipt))
 	r.handle("GET /api/status", http.HandlerFunc(h.status))
 	r.handle("GET /api/records", http.HandlerFunc(h.records))
 	h.pages(r)
@@ -490,6 +492,33 @@ func (h *handler) settlement(w http.ResponseWriter, r *http.Request) {
 	rc, err := h.Session.Settle(r.PathValue("id"), st)
 	if err != nil {
 		h.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rc)
+}
+
+// receipt is what the POS prints for a sale: JSON, or with ?format=text
+// plain text for a thermal printer (?paper=58, the default, or 80 mm).
+// 404 no such sale.
+func (h *handler) receipt(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	cols := map[string]int{"": 32, "58": 32, "80": 48}[q.Get("paper")]
+	if cols == 0 {
+		answerError(w, errBadRequest, fmt.Sprintf("paper %.10q: want 58 or 80", q.Get("paper")))
+		return
+	}
+	if f := q.Get("format"); f != "" && f != "json" && f != "text" {
+		answerError(w, errBadRequest, fmt.Sprintf("format %.10q: want json or text", f))
+		return
+	}
+	rc, err := h.Session.Receipt(r.PathValue("id"))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	if q.Get("format") == "text" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, rc.Text(cols))
 		return
 	}
 	writeJSON(w, http.StatusOK, rc)
