@@ -35,8 +35,8 @@ func (b batch) orCatalogue(up policy.UploadInfo) batch {
 
 // uploadFields puts on fl what the platform's upload takes of the line
 // and the till knows: the catalogue's own id and name of the item, the
-// split-pack flag, and the batch. The prescriber (prsc_dr_name) is not
-// among them: the prescription entry takes none yet.
+// split-pack flag, and the batch. The prescriber (prsc_dr_name) comes
+// with the prescription (feedLine).
 func (s *Session) uploadFields(fl *feed.Line, l *line) {
 	up := s.cfg.Catalog.Upload(l.barcode)
 	fl.FixmedinsHilistID, fl.FixmedinsHilistName, fl.TrdnFlag = up.HilistID, up.HilistName, up.Trdn

@@ -131,5 +131,5 @@ func (s *Session) endSale() {
 		next = s.card
 	}
 	s.card, s.present, s.pending = next, next != nil, nil
-	s.lines, s.rxRef, s.longRx, s.notice = nil, "", false, nil
+	s.lines, s.rxRef, s.longRx, s.prescriber, s.notice = nil, "", false, "", nil
 }

@@ -44,6 +44,7 @@ var (
 	ErrBadQty             = fmt.Errorf("%w: bad quantity", ErrInvalid)
 	ErrBadPayment         = fmt.Errorf("%w: bad payment method", ErrInvalid)
 	ErrBadRx              = fmt.Errorf("%w: bad prescription reference", ErrInvalid)
+	ErrBadPrescriber      = fmt.Errorf("%w: bad prescriber", ErrInvalid)
 	ErrBadRefund          = fmt.Errorf("%w: bad refund", ErrInvalid)
 	ErrCashierRequired    = fmt.Errorf("%w: cashier required", ErrInvalid)
 	ErrPharmacistRequired = fmt.Errorf("%w: pharmacist required", ErrInvalid)

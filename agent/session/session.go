@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tillguard/tillguard/drivers/scanner"
 	"github.com/tillguard/tillguard/policy"
@@ -77,8 +79,10 @@ type Session struct {
 	cashier string
 	lines   []*line
 	rxRef   string
-	longRx  bool
-	notice  *Notice
+	// prescriber is who wrote the prescription (SetRxFrom); "" unknown.
+	prescriber string
+	longRx     bool
+	notice     *Notice
 	// pharmacist is who is on duty (pharmacist.go); nil = nobody. It
 	// outlives the basket, not the session.
 	pharmacist *Pharmacist
@@ -190,13 +194,23 @@ func (s *Session) AddManual(barcode string, qty int) error {
 // scanner's "RX…" codes arrive through Scan), and re-decides the basket:
 // prescription drugs held for want of one are released. long marks a long
 // prescription (长期处方), which raises the days-supply limit.
-func (s *Session) SetRx(ref string, long bool) error {
+func (s *Session) SetRx(ref string, long bool) error { return s.SetRxFrom(ref, long, "") }
+
+// SetRxFrom is SetRx with the prescribing doctor's name, which the sale's
+// prescription-drug lines carry for the national upload (prsc_dr_name):
+// at most 50 characters, none a control character; "" when not known.
+func (s *Session) SetRxFrom(ref string, long bool, prescriber string) error {
 	if !validRx(ref) {
 		return problemf(ErrBadRx, "prescription reference %.40q: want RX and 6–32 characters 0-9 A-Z", ref)
+	}
+	prescriber = strings.TrimSpace(prescriber)
+	if utf8.RuneCountInString(prescriber) > 50 || strings.IndexFunc(prescriber, unicode.IsControl) >= 0 {
+		return problemf(ErrBadPrescriber, "prescriber %.60q: want at most 50 characters, no control characters", prescriber)
 	}
 	s.mu.Lock()
 	defer s.changed()
 	defer s.mu.Unlock()
+	s.prescriber = prescriber
 	s.setRx(ref, long)
 	return nil
 }
@@ -493,7 +507,7 @@ func (s *Session) feedLine(l *line, pay string) feed.Line {
 		fl.PriceFen = l.item.PriceFen * int64(l.qty)
 		fl.RxFlag = l.item.Rx
 		if l.item.Rx {
-			fl.RxRef = s.rxRef
+			fl.RxRef, fl.PrscDrName = s.rxRef, s.prescriber
 		}
 	}
 	s.uploadFields(&fl, l)

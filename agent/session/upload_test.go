@@ -270,3 +270,36 @@ func TestSession_expiryFromTheScan(t *testing.T) {
 		}
 	}
 }
+
+// The prescriber given with the prescription is on its drugs' lines, not
+// on the others', and goes with the basket; a bad one changes nothing.
+func TestSession_prescriberOnRxLines(t *testing.T) {
+	f := newUploadFixture(t)
+	f.signIn(t)
+	f.s.CardRead(card)
+	if err := f.s.SetRxFrom("RX20260302A001", false, "李\x00医生"); !errors.Is(err, ErrBadPrescriber) {
+		t.Fatalf("control character: %v, want ErrBadPrescriber", err)
+	}
+	if err := f.s.SetRxFrom("RX20260302A001", false, " 李医生 "); err != nil {
+		t.Fatal(err)
+	}
+	f.scan(t, "]E0"+amoxicillin) // a prescription drug
+	f.scan(t, "]E0"+shampoo)
+	if _, err := f.s.Checkout(PaySplit, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	r := f.led.last(t)
+	if r.Lines[0].PrscDrName != "李医生" || r.Lines[1].PrscDrName != "" {
+		t.Fatalf("prescribers %q %q, want 李医生 on the prescription drug only", r.Lines[0].PrscDrName, r.Lines[1].PrscDrName)
+	}
+	if err := f.s.SetRx("RX20260302A002", false); err != nil { // the next prescription, with no prescriber
+		t.Fatal(err)
+	}
+	f.scan(t, "]E0"+amoxicillin)
+	if _, err := f.s.Checkout(PayCash, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if p := f.led.last(t).Lines[0].PrscDrName; p != "" {
+		t.Fatalf("the next sale's prescriber %q, want none: it went with the basket", p)
+	}
+}

@@ -221,6 +221,7 @@ const (
 	errBadQty             = "bad_qty"
 	errBadPayment         = "bad_payment"
 	errBadRx              = "bad_rx"
+	errBadPrescriber      = "bad_prescriber"
 	errBadRefund          = "bad_refund"
 	errBadFromSeq         = "bad_from_seq"
 	errCashierRequired    = "cashier_required"
@@ -283,6 +284,7 @@ var errorTable = map[string]apiError{
 	errBadQty:             {400, "数量须为 1–999", "qty must be 1–999"},
 	errBadPayment:         {400, "支付方式须为医保、现金或混合", `payment must be "insurance", "cash" or "split"`},
 	errBadRx:              {400, "处方号无效：须为 RX 加 6–32 位数字或大写字母", "bad prescription reference: want RX and 6–32 of 0-9 A-Z"},
+	errBadPrescriber:      {400, "开方医师姓名无效：须为 1–50 个字符，不含控制字符", "bad prescriber: want 1–50 characters, no control characters"},
 	errBadRefund:          {400, "退款方式须为退回医保基金或现金", `refund must be "fund" or "cash"`},
 	errBadFromSeq:         {400, "from_seq 须为正整数", "from_seq must be a positive integer"},
 	errCashierRequired:    {400, "须填写收银员", "the cashier is required"},
@@ -335,6 +337,7 @@ var sessionErrors = []struct {
 	{session.ErrBadQty, errBadQty},
 	{session.ErrBadPayment, errBadPayment},
 	{session.ErrBadRx, errBadRx},
+	{session.ErrBadPrescriber, errBadPrescriber},
 	{session.ErrBadRefund, errBadRefund},
 	{session.ErrCashierRequired, errCashierRequired},
 	{session.ErrPharmacistRequired, errPharmacistRequired},

@@ -337,8 +337,9 @@ func (h *handler) manualLine(w http.ResponseWriter, r *http.Request) {
 }
 
 type rxRequest struct {
-	Ref  string `json:"ref"`
-	Long bool   `json:"long"`
+	Ref        string `json:"ref"`
+	Long       bool   `json:"long"`
+	Prescriber string `json:"prescriber"` // the prescribing doctor, for the national upload; optional
 }
 
 // rx enters a prescription reference for the open sale; the basket is
@@ -348,7 +349,7 @@ func (h *handler) rx(w http.ResponseWriter, r *http.Request) {
 	if !readJSON(w, r, &req, false) {
 		return
 	}
-	h.recorded(w, func() error { return h.Session.SetRx(req.Ref, req.Long) })
+	h.recorded(w, func() error { return h.Session.SetRxFrom(req.Ref, req.Long, req.Prescriber) })
 }
 
 type signInRequest struct {

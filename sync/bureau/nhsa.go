@@ -112,7 +112,7 @@ const (
 	whyNoSettlement    = "the POS sent no settlement for this sale: it sends one in the checkout, or later by POST /api/sales/%s/settlement"
 	whySettlementLacks = "the POS's settlement did not send it"
 	whyNoPharmacist    = "no pharmacist was signed in on duty at the till (POST /api/pharmacist/sign-in), or the one on duty was put there by an override, with no certificate number"
-	whyNoPrescriber    = "the till records no prescriber, its prescription entry takes none yet: the uploader adds it from the prescription"
+	whyNoPrescriber    = "the prescription was entered without its prescriber: the POS gives it with the reference (POST /api/session/rx, \"prescriber\"), or the uploader adds it from the prescription"
 	whyNoLot           = "the box's code carries no lot (GS1 AI 10) and the catalogue has no manu_lotnum for the item: give the catalogue the lot on the shelf, or the pharmacist keys it in at upload"
 	whyNoManuDate      = "the box's code carries no date of manufacture (GS1 AI 11) and the catalogue has no manu_date for its lot: give the catalogue the date, or the pharmacist keys it in at upload"
 	whyNoCashier       = "the record names no cashier"

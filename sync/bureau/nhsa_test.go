@@ -127,7 +127,7 @@ func TestCheck_everyRequiredField(t *testing.T) {
 		{"no date of manufacture", func(r *feed.Record) { drug(r).ManuDate = "" }, []string{"line 1: missing manu_date (the box's code carries no date of manufacture (GS1 AI 11)"}},
 		{"no expiry: optional", func(r *feed.Record) { drug(r).ExpyEnd = "" }, nil},
 		{"date in another layout", func(r *feed.Record) { drug(r).ManuDate = "2025/05/01" }, []string{`line 1: manu_date "2025/05/01" is not in the platform's layout 2006-01-02`}},
-		{"no prescriber", func(r *feed.Record) { drug(r).PrscDrName = "" }, []string{"line 1: missing prsc_dr_name (the till records no prescriber"}},
+		{"no prescriber", func(r *feed.Record) { drug(r).PrscDrName = "" }, []string{"line 1: missing prsc_dr_name (the prescription was entered without its prescriber"}},
 		{"no prescriber for an OTC drug", func(r *feed.Record) { drug(r).PrscDrName, drug(r).RxFlag = "", false }, nil},
 		{"catalogue id stands in", func(r *feed.Record) { drug(r).FixmedinsHilistID, drug(r).FixmedinsHilistName = "", "" }, nil},
 		{"name too long", func(r *feed.Record) { drug(r).FixmedinsHilistName = strings.Repeat("药", 201) }, []string{
