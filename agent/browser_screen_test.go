@@ -119,6 +119,12 @@ func TestBrowser_deviceBanner(t *testing.T) {
 	d.waitBoth(t, "connected")
 	browsertest.Navigate(t, ctx, d.api+"/till", tillDisplayW, tillDisplayH)
 	browsertest.WaitJS(t, ctx, "both devices shown connected", `document.querySelector("#dev-card.connected") !== null && document.querySelector("#dev-scanner.connected") !== null`)
+	// Who is on duty shows beside the devices: nobody at first.
+	browsertest.WaitJS(t, ctx, "nobody on duty", `document.querySelector("#duty.off") !== null && document.getElementById("duty").innerText.includes("无药师在岗")`)
+	if r := post(t, d.api+"/api/pharmacist/sign-in", `{"name":"王药师","prac_cert_no":"ZY-2024-0315"}`); r.code != 200 {
+		t.Fatalf("sign-in = %d %s", r.code, r.body)
+	}
+	browsertest.WaitJS(t, ctx, "the pharmacist on duty", `document.querySelector("#duty.off") === null && document.getElementById("duty").innerText.includes("药师 王药师")`)
 	if !browsertest.Eval[bool](t, ctx, `document.getElementById("devdown").hidden`) {
 		t.Error("a device banner with both devices connected")
 	}

@@ -150,8 +150,19 @@
     if (at >= 0) reveal(at);
   }
 
+  // duty shows the pharmacist signed in on duty: with nobody, prescription
+  // drugs wait (pharmacist_absent), which the cashier should see coming.
+  function duty(p) {
+    var d = $("duty");
+    d.textContent = "";
+    d.className = "dev duty" + (p ? "" : " off");
+    if (p) { bi(d, "药师 " + p.name, "on duty"); return; }
+    bi(d, "无药师在岗", "no pharmacist");
+  }
+
   function redraw(v, lines) {
     card(v.card);
+    duty(v.pharmacist);
     var n = $("notice");
     n.textContent = "";
     n.hidden = !v.notice;
