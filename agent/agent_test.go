@@ -44,55 +44,8 @@ const (
 // mosquitto on a random loopback port, the bureau, its ack, and the till's
 // outbox emptied.
 func TestTill_saleReachesBureau(t *testing.T) {
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	start := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
-
-	devs, err := sim.Start(&sim.Opts{LinkDir: filepath.Join(dir, "dev")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { devs.Close() })
-	broker := brokertest.Start(t)
-
-	tillDir := filepath.Join(dir, "till")
-	key, err := keys.LoadOrCreate(tillDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ar, err := boltarchive.Open(filepath.Join(dir, "bureau.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ar.Close() })
-	bur := bureau.New(ar, &bureau.Opts{Enrolled: map[string]ed25519.PublicKey{pharmacy + "/" + till: key.Public().(ed25519.PublicKey)}})
-	start(func() { bur.Run(ctx, mqttclient.Options{Broker: broker.URL(), ClientID: "bureau"}) })
-
-	tl, err := agent.Open(agent.Config{
-		DataDir:     tillDir,
-		CardPort:    devs.CardPath(),
-		ScannerPort: devs.ScannerPath(),
-		Baud:        agent.DefaultBaud,
-		Broker:      broker.URL(),
-		Pharmacy:    pharmacy,
-		Till:        till,
-		Region:      "330100",
-		Catalog:     "../testdata/catalog.csv",
-		HTTP:        "127.0.0.1:0",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(func() { tl.Run(ctx) })
-	api := "http://" + tl.Addr()
-
-	waitUntil(t, "both devices connected", func() bool {
-		var st web.Status
-		getJSON(t, api+"/api/status", &st)
-		return st.Devices["card"].State == "connected" && st.Devices["scanner"].State == "connected"
-	})
+	st := startStack(t, "../testdata/catalog.csv")
+	devs, api, ar, key := st.devs, st.api, st.ar, st.key
 
 	// The shop's pharmacist signs in first: metformin is a prescription drug.
 	if resp := post(t, api+"/api/pharmacist/sign-in", `{"name":"钱药师","prac_cert_no":"ZY330100001"}`); resp.code != http.StatusOK {
@@ -138,7 +91,7 @@ func TestTill_saleReachesBureau(t *testing.T) {
 	})
 
 	var sale, blocked *feed.Record
-	err = ar.Scan(context.Background(), pharmacy, till, 1, 0, func(seq uint64, rec, sig []byte) error {
+	err := ar.Scan(context.Background(), pharmacy, till, 1, 0, func(seq uint64, rec, sig []byte) error {
 		var r feed.Record
 		if err := json.Unmarshal(rec, &r); err != nil {
 			return err
@@ -175,7 +128,7 @@ func TestTill_saleReachesBureau(t *testing.T) {
 	if len(blocked.Lines) != 1 || blocked.Lines[0].Barcode != shampoo || blocked.Lines[0].Rule != "non_drug" || blocked.Lines[0].Decision != "block" {
 		t.Errorf("blocked attempt = %+v, want the shampoo under non_drug", blocked.Lines)
 	}
-	if err := tl.Ledger().Verify(); err != nil {
+	if err := st.till.Ledger().Verify(); err != nil {
 		t.Errorf("till ledger: %v", err)
 	}
 }
@@ -379,4 +332,59 @@ func post(t *testing.T, url, body string) response {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return response{resp.StatusCode, b}
+}
+
+// stack is a till on the simulator's devices, a real mosquitto on a
+// random loopback port and a bureau on an embedded archive, the till's
+// key enrolled: every real part between the counter and the bureau.
+type stack struct {
+	devs *sim.Sim
+	api  string // the till's HTTP base
+	ar   *boltarchive.Archive
+	key  ed25519.PrivateKey // the till's
+	till *agent.Till
+}
+
+// startStack starts a stack whose till reads catalog, and returns once
+// both devices are connected; everything stops at the test's end.
+func startStack(t *testing.T, catalog string) *stack {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	devs, err := sim.Start(&sim.Opts{LinkDir: filepath.Join(dir, "dev")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { devs.Close() })
+	broker := brokertest.Start(t)
+	tillDir := filepath.Join(dir, "till")
+	key, err := keys.LoadOrCreate(tillDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ar, err := boltarchive.Open(filepath.Join(dir, "bureau.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ar.Close() })
+	bur := bureau.New(ar, &bureau.Opts{Enrolled: map[string]ed25519.PublicKey{pharmacy + "/" + till: key.Public().(ed25519.PublicKey)}})
+	wg.Go(func() { bur.Run(ctx, mqttclient.Options{Broker: broker.URL(), ClientID: "bureau"}) })
+	tl, err := agent.Open(agent.Config{
+		DataDir: tillDir, CardPort: devs.CardPath(), ScannerPort: devs.ScannerPath(), Baud: agent.DefaultBaud,
+		Broker: broker.URL(), Pharmacy: pharmacy, Till: till, Region: "330100",
+		Catalog: catalog, HTTP: "127.0.0.1:0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(func() { tl.Run(ctx) })
+	api := "http://" + tl.Addr()
+	waitUntil(t, "both devices connected", func() bool {
+		var st web.Status
+		getJSON(t, api+"/api/status", &st)
+		return st.Devices["card"].State == "connected" && st.Devices["scanner"].State == "connected"
+	})
+	return &stack{devs: devs, api: api, ar: ar, key: key, till: tl}
 }

@@ -3,25 +3,18 @@ package agent_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/tillguard/tillguard/agent"
 	"github.com/tillguard/tillguard/agent/session"
 	"github.com/tillguard/tillguard/agent/web"
 	"github.com/tillguard/tillguard/drivers/sim"
-	"github.com/tillguard/tillguard/internal/brokertest"
-	"github.com/tillguard/tillguard/sync/archive/boltarchive"
 	"github.com/tillguard/tillguard/sync/bureau"
 	"github.com/tillguard/tillguard/sync/feed"
-	"github.com/tillguard/tillguard/sync/keys"
-	"github.com/tillguard/tillguard/sync/mqttclient"
 )
 
 // uploadCatalog writes testdata/catalog.csv with the upload columns: the
@@ -67,45 +60,8 @@ const settlementJSON = `{"mdtrt_sn":"MD20260302001","setl_id":"S20260302001","ps
 // field the platform requires, the pharmacist signed in on duty
 // included: the check finds nothing missing.
 func TestTill_uploadsToThePlatform(t *testing.T) {
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	start := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
-
-	devs, err := sim.Start(&sim.Opts{LinkDir: filepath.Join(dir, "dev")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { devs.Close() })
-	broker := brokertest.Start(t)
-	tillDir := filepath.Join(dir, "till")
-	key, err := keys.LoadOrCreate(tillDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ar, err := boltarchive.Open(filepath.Join(dir, "bureau.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ar.Close() })
-	bur := bureau.New(ar, &bureau.Opts{Enrolled: map[string]ed25519.PublicKey{pharmacy + "/" + till: key.Public().(ed25519.PublicKey)}})
-	start(func() { bur.Run(ctx, mqttclient.Options{Broker: broker.URL(), ClientID: "bureau"}) })
-	tl, err := agent.Open(agent.Config{
-		DataDir: tillDir, CardPort: devs.CardPath(), ScannerPort: devs.ScannerPath(), Baud: agent.DefaultBaud,
-		Broker: broker.URL(), Pharmacy: pharmacy, Till: till, Region: "330100",
-		Catalog: uploadCatalog(t, dir), HTTP: "127.0.0.1:0",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	start(func() { tl.Run(ctx) })
-	api := "http://" + tl.Addr()
-	waitUntil(t, "both devices connected", func() bool {
-		var st web.Status
-		getJSON(t, api+"/api/status", &st)
-		return st.Devices["card"].State == "connected" && st.Devices["scanner"].State == "connected"
-	})
+	st := startStack(t, uploadCatalog(t, t.TempDir()))
+	devs, api, ar := st.devs, st.api, st.ar
 	if r := post(t, api+"/api/pharmacist/sign-in", `{"name":"王药师","prac_cert_no":"ZY-2024-0315"}`); r.code != http.StatusOK {
 		t.Fatalf("sign-in = %d %s", r.code, r.body)
 	}
