@@ -45,10 +45,15 @@ var CSVHeader = []string{
 	"card_type", "card_no", "card_region", "card_name",
 	"cashier", "pharmacist", "reason", "ref", "device_name", "device_state",
 	"payment_method", "insurance_fen", "cash_fen",
+	"phar_name", "phar_prac_cert_no", "mdtrt_sn", "setl_id", "psn_no", "mdtrt_setl_type", "hi_feesetl_type", "psn_cert_type",
 	"line", "barcode", "med_list_codg", "name", "qty", "days", "days_limit", "price_fen",
 	"drug_trac_codg", "rx_flag", "rx_ref", "manual", "decision", "rule", "flags", "overridden", "pay",
+	"fixmedins_hilist_id", "fixmedins_hilist_name", "fixmedins_bchno", "manu_lotnum", "manu_date", "expy_end", "trdn_flag", "prsc_dr_name",
 	"sig",
 }
+
+// csvLineColumns is how many of CSVHeader's columns describe a line.
+const csvLineColumns = 25
 
 // Export writes the archive's records, till by till in seq order, as JSON
 // lines or CSV. A CSV row is one line of a record (a record without lines
@@ -133,16 +138,23 @@ func writeCSV(cw *csv.Writer, rec, sig []byte) error {
 	if r.Payment != nil {
 		head[17], head[18], head[19] = t(r.Payment.Method), strconv.FormatInt(r.Payment.InsuranceFen, 10), strconv.FormatInt(r.Payment.CashFen, 10)
 	}
+	head = append(head, t(r.PharName), t(r.PharPracCertNo))
+	st := r.Settlement
+	if st == nil {
+		st = &feed.Settlement{}
+	}
+	head = append(head, t(st.MdtrtSn), t(st.SetlID), t(st.PsnNo), t(st.MdtrtSetlType), t(st.HiFeesetlType), t(st.PsnCertType))
 	// Text as well: standard base64 may begin with '+'.
 	s := t(base64.StdEncoding.EncodeToString(sig))
 	if len(r.Lines) == 0 {
-		row := append(append([]string(nil), head...), make([]string, 17)...)
+		row := append(append([]string(nil), head...), make([]string, csvLineColumns)...)
 		return cw.Write(append(row, s))
 	}
 	for n, l := range r.Lines {
 		row := append(append([]string(nil), head...),
 			i(n+1), t(l.Barcode), t(l.MedListCodg), t(l.Name), i(l.Qty), i(l.Days), i(l.DaysLimit), strconv.FormatInt(l.PriceFen, 10),
 			t(strings.Join(l.DrugTracCodg, ";")), b(l.RxFlag), t(l.RxRef), b(l.Manual), t(l.Decision), t(l.Rule), t(strings.Join(l.Flags, ";")), b(l.Overridden), t(l.Pay),
+			t(l.FixmedinsHilistID), t(l.FixmedinsHilistName), t(l.FixmedinsBchno), t(l.ManuLotnum), t(l.ManuDate), t(l.ExpyEnd), b(l.TrdnFlag), t(l.PrscDrName),
 			s)
 		if err := cw.Write(row); err != nil {
 			return err

@@ -177,13 +177,16 @@ func TestExport_CSVNeutralisesFormulas(t *testing.T) {
 func TestExport_CSVNeutralisesEveryTextColumn(t *testing.T) {
 	const f = "=1+1"
 	numeric := map[string]bool{"seq": true, "line": true, "qty": true, "days": true, "days_limit": true, "price_fen": true,
-		"insurance_fen": true, "cash_fen": true, "rx_flag": true, "manual": true, "overridden": true}
+		"insurance_fen": true, "cash_fen": true, "rx_flag": true, "manual": true, "overridden": true, "trdn_flag": true}
 	ar := &records{pharmacy: f, till: f}
 	ar.add(t, feed.Record{
 		Seq: 1, ID: f, Prev: f, Pharmacy: f, Till: f, Kind: f, At: f,
 		Card: &feed.Card{Type: f, No: f, Region: f, Name: f}, Cashier: f, Pharmacist: f, Reason: f, Ref: f,
+		PharName: f, PharPracCertNo: f,
+		Settlement: &feed.Settlement{MdtrtSn: f, SetlID: f, PsnNo: f, HiFeesetlType: f, MdtrtSetlType: f, PsnCertType: f},
 		Lines: []feed.Line{{Barcode: f, MedListCodg: f, Name: f, Qty: -1, Days: -1, DaysLimit: -1, PriceFen: -1,
-			DrugTracCodg: []string{f}, RxRef: f, Decision: f, Rule: f, Flags: []string{f}, Pay: f}},
+			DrugTracCodg: []string{f}, RxRef: f, Decision: f, Rule: f, Flags: []string{f}, Pay: f,
+			FixmedinsHilistID: f, FixmedinsHilistName: f, FixmedinsBchno: f, ManuLotnum: f, ManuDate: f, ExpyEnd: f, PrscDrName: f}},
 		Payment: &feed.Payment{Method: f, InsuranceFen: -1, CashFen: -1},
 	}, []byte{0xf8})
 	// A device record fills the two device columns.
