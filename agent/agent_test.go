@@ -137,32 +137,7 @@ func TestTill_saleReachesBureau(t *testing.T) {
 // sale and its return through the HTTP API of a till on real parts (real
 // pty devices, real ledger file, no broker), then checks the ledger.
 func TestTill_overrideAndReturn(t *testing.T) {
-	dir := t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-
-	devs, err := sim.Start(&sim.Opts{LinkDir: filepath.Join(dir, "dev")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { devs.Close() })
-	tl, err := agent.Open(agent.Config{
-		DataDir: filepath.Join(dir, "till"), CardPort: devs.CardPath(), ScannerPort: devs.ScannerPath(),
-		Baud: agent.DefaultBaud, Pharmacy: pharmacy, Till: till, Region: "330100",
-		Catalog: "../testdata/catalog.csv", Policy: "../testdata/policy.json", HTTP: "127.0.0.1:0",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wg.Add(1)
-	go func() { defer wg.Done(); tl.Run(ctx) }()
-	api := "http://" + tl.Addr()
-	waitUntil(t, "both devices connected", func() bool {
-		var st web.Status
-		getJSON(t, api+"/api/status", &st)
-		return st.Devices["card"].State == "connected" && st.Devices["scanner"].State == "connected"
-	})
+	devs, tl, api := startSimTill(t, t.TempDir(), agent.Config{Catalog: "../testdata/catalog.csv", Policy: "../testdata/policy.json"})
 	var st web.Status
 	getJSON(t, api+"/api/status", &st)
 	if !strings.Contains(st.Policy.Version, "+local-") {
@@ -345,6 +320,27 @@ type stack struct {
 	till *agent.Till
 }
 
+// startSimTill runs a till on the simulator's devices (runTill), its
+// data in dir, with cfg's settings besides the devices, the identity and
+// the HTTP address, and returns once both devices are connected.
+func startSimTill(t *testing.T, dir string, cfg agent.Config) (*sim.Sim, *agent.Till, string) {
+	t.Helper()
+	devs, err := sim.Start(&sim.Opts{LinkDir: filepath.Join(dir, "dev")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { devs.Close() }) // registered first: runs after the till's stop
+	cfg.DataDir, cfg.CardPort, cfg.ScannerPort, cfg.Baud = filepath.Join(dir, "till"), devs.CardPath(), devs.ScannerPath(), agent.DefaultBaud
+	cfg.Pharmacy, cfg.Till, cfg.Region, cfg.HTTP = pharmacy, till, "330100", "127.0.0.1:0"
+	tl, api, _ := runTill(t, cfg)
+	waitUntil(t, "both devices connected", func() bool {
+		var st web.Status
+		getJSON(t, api+"/api/status", &st)
+		return st.Devices["card"].State == "connected" && st.Devices["scanner"].State == "connected"
+	})
+	return devs, tl, api
+}
+
 // startStack starts a stack whose till reads catalog, and returns once
 // both devices are connected; everything stops at the test's end.
 func startStack(t *testing.T, catalog string) *stack {
@@ -353,14 +349,8 @@ func startStack(t *testing.T, catalog string) *stack {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	devs, err := sim.Start(&sim.Opts{LinkDir: filepath.Join(dir, "dev")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { devs.Close() })
 	broker := brokertest.Start(t)
-	tillDir := filepath.Join(dir, "till")
-	key, err := keys.LoadOrCreate(tillDir)
+	key, err := keys.LoadOrCreate(filepath.Join(dir, "till"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,20 +361,6 @@ func startStack(t *testing.T, catalog string) *stack {
 	t.Cleanup(func() { ar.Close() })
 	bur := bureau.New(ar, &bureau.Opts{Enrolled: map[string]ed25519.PublicKey{pharmacy + "/" + till: key.Public().(ed25519.PublicKey)}})
 	wg.Go(func() { bur.Run(ctx, mqttclient.Options{Broker: broker.URL(), ClientID: "bureau"}) })
-	tl, err := agent.Open(agent.Config{
-		DataDir: tillDir, CardPort: devs.CardPath(), ScannerPort: devs.ScannerPath(), Baud: agent.DefaultBaud,
-		Broker: broker.URL(), Pharmacy: pharmacy, Till: till, Region: "330100",
-		Catalog: catalog, HTTP: "127.0.0.1:0",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wg.Go(func() { tl.Run(ctx) })
-	api := "http://" + tl.Addr()
-	waitUntil(t, "both devices connected", func() bool {
-		var st web.Status
-		getJSON(t, api+"/api/status", &st)
-		return st.Devices["card"].State == "connected" && st.Devices["scanner"].State == "connected"
-	})
+	devs, tl, api := startSimTill(t, dir, agent.Config{Broker: broker.URL(), Catalog: catalog})
 	return &stack{devs: devs, api: api, ar: ar, key: key, till: tl}
 }

@@ -13,6 +13,12 @@
 // different card read while a basket is open never takes the basket
 // unless the cashier confirms it (a card_change record).
 //
+// A licensed pharmacist signs in and out (pharmacist.go, each a record);
+// with nobody on duty prescription drugs wait. Sales carry who was on
+// duty, the prescriber, the boxes' lots and dates (batch.go) and the
+// POS's settlement (settlement.go) for the national platform's upload,
+// and a sale's receipt is read back from its record (receipt.go).
+//
 // The session holds no rules: every verdict comes from package policy. It
 // holds no I/O either: the ledger and the beeper are interfaces the agent
 // wires in. Its errors (errors.go) name each refusal, with a detail for

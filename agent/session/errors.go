@@ -51,11 +51,16 @@ var (
 	ErrReasonRequired     = fmt.Errorf("%w: reason required", ErrInvalid)
 	ErrSaleRequired       = fmt.Errorf("%w: sale id required", ErrInvalid)
 	ErrLinesRequired      = fmt.Errorf("%w: lines required", ErrInvalid)
+	ErrNameRequired       = fmt.Errorf("%w: pharmacist's name required", ErrInvalid)
+	ErrBadName            = fmt.Errorf("%w: bad pharmacist's name", ErrInvalid)
+	ErrPracCertRequired   = fmt.Errorf("%w: practising certificate number required", ErrInvalid)
+	ErrBadPracCert        = fmt.Errorf("%w: bad practising certificate number", ErrInvalid)
 )
 
 // Finer errors of ErrConflict: why the session cannot do it now.
 var (
 	ErrEmptyBasket      = fmt.Errorf("%w: empty basket", ErrConflict)
+	ErrNoPharmacist     = fmt.Errorf("%w: no pharmacist on duty", ErrConflict)
 	ErrHeldLines        = fmt.Errorf("%w: lines await the pharmacist", ErrConflict)
 	ErrCardRequired     = fmt.Errorf("%w: insurance needs the card in the reader", ErrConflict)
 	ErrCardChanged      = fmt.Errorf("%w: another card was read", ErrConflict)

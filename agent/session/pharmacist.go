@@ -24,21 +24,20 @@ type Pharmacist struct {
 	PracCertNo string `json:"prac_cert_no"`
 }
 
-// Finer errors of a sign-in or sign-out.
-var (
-	ErrNameRequired     = fmt.Errorf("%w: pharmacist's name required", ErrInvalid)
-	ErrBadName          = fmt.Errorf("%w: bad pharmacist's name", ErrInvalid)
-	ErrPracCertRequired = fmt.Errorf("%w: practising certificate number required", ErrInvalid)
-	ErrBadPracCert      = fmt.Errorf("%w: bad practising certificate number", ErrInvalid)
-	ErrNoPharmacist     = fmt.Errorf("%w: no pharmacist on duty", ErrConflict)
+// Bounds of what a sign-in takes: the national upload's names (phar_name,
+// prsc_dr_name) hold 50 characters; a certificate number is short and
+// plain.
+const (
+	maxPersonNameLen = 50
+	maxPracCertLen   = 32
 )
 
-// Bounds of what a sign-in takes: the national upload's phar_name holds
-// 50 characters; a certificate number is short and plain.
-const (
-	maxPharNameLen = 50
-	maxPracCertLen = 32
-)
+// personName reports whether name, trimmed, is a person's name the
+// national upload takes: at most maxPersonNameLen characters, none a
+// control character.
+func personName(name string) bool {
+	return utf8.ValidString(name) && utf8.RuneCountInString(name) <= maxPersonNameLen && !strings.ContainsFunc(name, unicode.IsControl)
+}
 
 // SignIn puts a licensed pharmacist on duty: name and practising
 // certificate number, both required. A pharmacist already on duty is
@@ -123,8 +122,8 @@ func checkPharmacist(name, pracCertNo string) (Pharmacist, error) {
 	switch {
 	case name == "":
 		return Pharmacist{}, problemf(ErrNameRequired, "a sign-in needs the pharmacist's name")
-	case !utf8.ValidString(name) || utf8.RuneCountInString(name) > maxPharNameLen || strings.ContainsFunc(name, unicode.IsControl):
-		return Pharmacist{}, problemf(ErrBadName, "name %.60q: want 1–%d characters, no control characters", name, maxPharNameLen)
+	case !personName(name):
+		return Pharmacist{}, problemf(ErrBadName, "name %.60q: want 1–%d characters, no control characters", name, maxPersonNameLen)
 	case pracCertNo == "":
 		return Pharmacist{}, problemf(ErrPracCertRequired, "a sign-in needs the practising certificate number")
 	case !validPracCert(pracCertNo):

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/tillguard/tillguard/drivers/scanner"
 	"github.com/tillguard/tillguard/policy"
@@ -204,8 +202,8 @@ func (s *Session) SetRxFrom(ref string, long bool, prescriber string) error {
 		return problemf(ErrBadRx, "prescription reference %.40q: want RX and 6–32 characters 0-9 A-Z", ref)
 	}
 	prescriber = strings.TrimSpace(prescriber)
-	if utf8.RuneCountInString(prescriber) > 50 || strings.IndexFunc(prescriber, unicode.IsControl) >= 0 {
-		return problemf(ErrBadPrescriber, "prescriber %.60q: want at most 50 characters, no control characters", prescriber)
+	if !personName(prescriber) {
+		return problemf(ErrBadPrescriber, "prescriber %.60q: want at most %d characters, no control characters", prescriber, maxPersonNameLen)
 	}
 	s.mu.Lock()
 	defer s.changed()

@@ -13,5 +13,7 @@
 // for a predecessor, the duplicate and conflict rules, and the alarms. A
 // receiver only verifies signatures, calls Put, and acks the watermarks
 // Put returns. The tills' enrolled keys are the store's too (Enroll, Key),
-// so receivers sharing it verify with the same keys.
+// so receivers sharing it verify with the same keys, and so are the heads
+// tills announce in their signed statuses (Announce), which later records
+// and statuses are held to.
 package archive

@@ -37,6 +37,8 @@
 // leaves its shared group. Acks go at QoS 0: each is repeated by the
 // next, and a till that missed one sends again and is acked again.
 //
-// Export writes a store's records as JSON lines or CSV; PolicyBundle and
+// Export writes a store's records as JSON lines or CSV, or as the national
+// platform's 3505 and 3506 uploads (nhsa.go), which CheckUpload checks
+// for every field the platform requires (validate.go); PolicyBundle and
 // PublishPolicy make and send the signed policy bundles (sync/bundle).
 package bureau

@@ -1,7 +1,8 @@
 // Package feed is the wire contract between tills and bureaus (docs/feed.md):
 // the record every ledger entry holds, the envelope a till publishes, the
-// bureau's signed acknowledgement (ack.go), the till's retained status, and
-// the MQTT topics they travel on.
+// bureau's signed acknowledgement (ack.go), the till's signed retained
+// status (status.go), the POS's settlement (settlement.go), and the MQTT
+// topics they travel on.
 //
 // Field names follow the national medical-insurance platform where one
 // exists (med_list_codg, drug_trac_codg, rx_flag…), so a record maps onto a
